@@ -1,0 +1,42 @@
+"""Make the bundled sample clip ``samples/shapes.mp4`` and its ground truth ``samples/shapes.truth.json``.
+
+    python scripts/make_sample.py
+
+Four seconds at 25 fps, 320x240: two circles that move (the red one passes behind a square),
+a still star, a triangle that enters from the top, over a textured background.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from videocap.encode import H264Writer
+from videocap.io import write_json
+from videocap.synthetic import ShapeObject, clip_truth, make_background, render_clip
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+def main() -> None:
+    size, num_frames, fps = (320, 240), 100, 25.0
+    objects = [
+        ShapeObject(1, "circle", "red", 20.0, (40.0, 150.0), (2.4, 0.0), 0.0),
+        ShapeObject(2, "circle", "blue", 17.0, (270.0, 60.0), (-1.6, 0.5), 0.0),
+        ShapeObject(3, "star", "yellow", 22.0, (70.0, 60.0), (0.0, 0.0), 10.0),
+        ShapeObject(4, "triangle", "green", 18.0, (230.0, -20.0), (0.0, 1.6), 0.0),
+        ShapeObject(5, "square", "white", 24.0, (165.0, 160.0), (0.0, -0.3), 20.0),  # in front of the red circle
+    ]
+    rng = np.random.default_rng(7)
+    clip = render_clip(objects, make_background("texture", rng, size), num_frames, fps, rng, "texture")
+    clip.meta["seed"] = 7
+    with H264Writer(SAMPLES / "shapes.mp4", fps, size, crf=18) as writer:
+        for frame in clip.frames:
+            writer.write(frame)
+    write_json(SAMPLES / "shapes.truth.json", clip_truth(clip))
+    print(f"wrote {SAMPLES / 'shapes.mp4'} and {SAMPLES / 'shapes.truth.json'}")
+
+
+if __name__ == "__main__":
+    main()

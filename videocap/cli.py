@@ -1,0 +1,133 @@
+"""The ``videocap`` command line: a thin layer over the library.
+
+Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure.
+``--debug`` shows the traceback instead of the one-line message.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pathlib import Path
+
+import click
+
+from videocap.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="videocap")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Detailed, localized captions for the objects in a video."""
+    ctx.obj = {"debug": debug}
+
+
+def range_options(command):
+    """--start/--end/--stride, shared by the commands that read a video."""
+    command = click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
+                           help="Process every Nth frame.")(command)
+    command = click.option("--end", help="Stop before this frame number or time (exclusive); default: the end.")(command)
+    command = click.option("--start", help="First frame: a frame number (120), seconds (62.5s) or a time "
+                                           "(00:01:02.5).")(command)
+    return command
+
+
+def tracking_options(command):
+    """Options of the segmentation and tracking stage."""
+    for decorator in reversed([
+        click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
+                     help="Object class to track (repeatable), e.g. --class person --class dog."),
+        range_options,
+        click.option("--model", default=None, help="YOLO-seg weights: a path or an ultralytics name "
+                                                   "[default: yolo11x-seg.pt]."),
+        click.option("--conf", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+                     help="Detection score floor fed to ByteTrack (above 0.1 disables its low-score pass)."),
+        click.option("--imgsz", type=click.IntRange(min=32), default=None,
+                     help="Inference size [default: the size the model was trained at]."),
+        click.option("--device", default=None, help="Torch device for YOLO, e.g. cpu, 0, cuda:0 [default: auto]."),
+        click.option("--min-frames", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Drop tracks seen in fewer processed frames."),
+        click.option("--keyframes", "num_keyframes", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="Keyframes per track (DAM-3B-Video takes 8)."),
+        click.option("--keyframe-method", type=click.Choice(["uniform", "quality"]), default="uniform",
+                     show_default=True, help="uniform: evenly spread in time; quality: large, confident, "
+                                             "uncut views spread over the track's life."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def print_track_summary(result) -> None:
+    """A short table of the tracks on stderr (stdout stays free for machine-readable output)."""
+    echo = lambda text: click.echo(text, err=True)  # noqa: E731
+    frames = len(result.frame_range)
+    echo(f"{len(result.tracks)} track(s) in {frames} frame(s) of {result.video.path} "
+         f"({result.timing.get('frames_per_second', 0):.1f} frames/s)")
+    if result.tracks:
+        echo(f"{'id':>5}  {'class':<14}{'frames':>7}  {'from':>9}  {'to':>9}  {'score':>5}")
+        for t in result.tracks:
+            echo(f"{t.track_id:>5}  {t.class_name:<14}{len(t.frames):>7}  {t.first.time:>8.2f}s  {t.last.time:>8.2f}s"
+                 f"  {t.mean_score:>5.2f}")
+
+
+@cli.command(epilog="""\b
+Examples:
+  videocap track samples/shapes.mp4 --class circle --model samples/models/shapes-yolo11n-seg.pt --out t.json
+  videocap track street.mp4 --class person --class car --start 00:01:00 --end 90s --stride 2 --out tracks.json
+""")
+@click.argument("video", type=click.Path(path_type=Path))
+@tracking_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("tracks.json"), show_default=True,
+              help="Where to write the tracks JSON.")
+def track(video: Path, classes: tuple[str, ...], start: str | None, end: str | None, stride: int, model: str | None,
+          conf: float, imgsz: int | None, device: str | None, min_frames: int, num_keyframes: int,
+          keyframe_method: str, out: Path) -> None:
+    """Segment and track every object of the given classes; write tracks with keyframes as JSON."""
+    from videocap.io import ensure_writable_dir, write_json
+    from videocap.pipeline import TrackSettings, track_video
+    from videocap.tracking import DEFAULT_MODEL
+
+    ensure_writable_dir(out.parent)
+    settings = TrackSettings(classes=classes, model=model or DEFAULT_MODEL, start=start, end=end, stride=stride,
+                             conf=conf, imgsz=imgsz, device=device, min_frames=min_frames, keyframes=num_keyframes,
+                             keyframe_method=keyframe_method)
+    result = track_video(video, settings)
+    write_json(out, result.to_json())
+    print_track_summary(result)
+    click.echo(f"wrote {out}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="videocap", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("videocap: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
+        if debug:
+            raise
+        exc.show()
+        return 2
+    except UserError as exc:
+        if debug:
+            raise
+        click.echo(f"videocap: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("videocap: interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if debug:
+            raise
+        click.echo(f"videocap: failed: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Errors a user can fix: the CLI prints them on one line and exits with code 2."""
+
+
+class UserError(Exception):
+    """Bad input or usage: a missing file, an unknown class, an empty range...
+
+    The message is one line that says what is wrong and what to do about it.
+    """

@@ -1,0 +1,246 @@
+"""Synthetic videos of moving coloured shapes, with ground truth.
+
+No pretrained weights can be fetched where videocap is developed and tested, so the bundled
+models (a YOLO-seg detector and a small DAM captioner) are trained on clips from this generator.
+Every clip records each object's shape, colour, size and motion, and per frame its visible
+mask (after occlusion by the objects drawn in front of it), so that tracking can be scored
+against identities and captions can be derived from the truth.
+
+Objects move in straight lines, may start outside the frame and enter, may leave, and may pass
+in front of or behind each other. Backgrounds are plain, textured, or crops of bundled photos.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHAPES = ("circle", "square", "triangle", "star")
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 35, 35),
+    "green": (40, 170, 60),
+    "blue": (40, 70, 215),
+    "yellow": (235, 210, 40),
+    "white": (245, 245, 245),
+    "black": (15, 15, 15),
+}
+BACKGROUNDS = ("plain", "texture", "photo")
+PHOTO_DIR = Path(__file__).resolve().parent / "assets" / "backgrounds"
+
+
+@dataclass(frozen=True)
+class ShapeObject:
+    """One object of a clip: what it looks like and how it moves (in frame pixels)."""
+
+    object_id: int
+    shape: str
+    colour: str
+    radius: float  # half the object's extent, in pixels
+    start: tuple[float, float]  # centre (x, y) at the first frame
+    velocity: tuple[float, float]  # pixels per frame
+    angle: float  # rotation in degrees (fixed: the shapes do not spin)
+
+    def centre(self, frame: int) -> tuple[float, float]:
+        return (self.start[0] + self.velocity[0] * frame, self.start[1] + self.velocity[1] * frame)
+
+    @property
+    def size(self) -> str:
+        """'small', 'medium' or 'large', the words captions use."""
+        if self.radius < 16:
+            return "small"
+        return "medium" if self.radius < 26 else "large"
+
+    @property
+    def motion(self) -> str:
+        """The direction of motion in caption words: 'still', 'left', 'up', 'down and to the right'..."""
+        return motion_words(self.velocity)
+
+
+def motion_words(velocity: tuple[float, float]) -> str:
+    vx, vy = velocity
+    speed = math.hypot(vx, vy)
+    if speed < 0.3:
+        return "still"
+    # A component counts when it carries a fair share of the motion (diagonals within ~22.5°).
+    horizontal = "" if abs(vx) < 0.38 * speed else ("right" if vx > 0 else "left")
+    vertical = "" if abs(vy) < 0.38 * speed else ("down" if vy > 0 else "up")
+    if horizontal and vertical:
+        return f"{vertical} and to the {horizontal}"
+    return horizontal or vertical
+
+
+@dataclass
+class SyntheticClip:
+    """Frames (RGB uint8) with, per frame, the visible mask of each object in view."""
+
+    frames: list[np.ndarray]
+    masks: list[dict[int, np.ndarray]]  # frame -> object_id -> HxW bool (visible part only)
+    objects: list[ShapeObject]  # in drawing order: later objects pass in front
+    fps: float
+    background: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        height, width = self.frames[0].shape[:2]
+        return width, height
+
+
+def shape_polygon(shape: str, centre: tuple[float, float], radius: float, angle: float) -> np.ndarray:
+    """Outline of a shape as an (N, 2) float array of (x, y) points."""
+    if shape == "circle":
+        ts = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        radii = np.full_like(ts, radius)
+    elif shape == "square":
+        ts = np.deg2rad(np.array([45, 135, 225, 315]) + angle)
+        radii = np.full_like(ts, radius * math.sqrt(2) * 0.85)
+    elif shape == "triangle":
+        ts = np.deg2rad(np.array([-90, 30, 150]) + angle)
+        radii = np.full_like(ts, radius * 1.15)
+    elif shape == "star":
+        ts = np.deg2rad(np.arange(10) * 36 - 90 + angle)
+        radii = np.where(np.arange(10) % 2 == 0, radius * 1.15, radius * 0.48)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
+    return np.stack([centre[0] + radii * np.cos(ts), centre[1] + radii * np.sin(ts)], axis=1)
+
+
+def draw_mask(shape: str, centre: tuple[float, float], radius: float, angle: float, size: tuple[int, int]) -> np.ndarray:
+    """Full (unoccluded) mask of a shape at frame size ``(width, height)``, clipped to the frame."""
+    width, height = size
+    mask = np.zeros((height, width), np.uint8)
+    # Sub-pixel precision (shift=4) keeps slow motion smooth instead of jumping whole pixels.
+    points = np.round(shape_polygon(shape, centre, radius, angle) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [points], 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
+def _plain_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    # Mid tones only, so that black and white objects both stand out.
+    base = rng.integers(70, 190, size=3)
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = base
+    gradient = np.linspace(-1, 1, width)[None, :, None] * rng.uniform(-25, 25, size=3)
+    return np.clip(image + gradient, 0, 255).astype(np.uint8)
+
+
+def _texture_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    noise = rng.normal(0, 1, size=(height // 8 + 1, width // 8 + 1, 3)).astype(np.float32)
+    noise = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    base = rng.integers(80, 175, size=3).astype(np.float32)
+    image = base + noise * rng.uniform(15, 35)
+    if rng.random() < 0.5:  # stripes, like tiles or wood
+        period = rng.uniform(8, 30)
+        xs = np.arange(width)[None, :] * math.cos(rng.uniform(0, np.pi)) + np.arange(height)[:, None] * 0.5
+        image += (np.sin(xs * 2 * np.pi / period) * rng.uniform(8, 20))[..., None]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _photo_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    photos = sorted(PHOTO_DIR.glob("*.jpg"))
+    if not photos:
+        return _texture_background(rng, size)
+    photo = cv2.cvtColor(cv2.imread(str(photos[rng.integers(len(photos))])), cv2.COLOR_BGR2RGB)
+    width, height = size
+    scale = max(width / photo.shape[1], height / photo.shape[0]) * rng.uniform(1.0, 1.6)
+    photo = cv2.resize(photo, (math.ceil(photo.shape[1] * scale), math.ceil(photo.shape[0] * scale)),
+                       interpolation=cv2.INTER_AREA)
+    y0 = rng.integers(0, photo.shape[0] - height + 1)
+    x0 = rng.integers(0, photo.shape[1] - width + 1)
+    # Toned down a little so that objects stay distinguishable from the photo's own colours.
+    crop = photo[y0:y0 + height, x0:x0 + width].astype(np.float32)
+    return np.clip(crop * 0.7 + 128 * 0.3, 0, 255).astype(np.uint8)
+
+
+def make_background(kind: str, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    makers = {"plain": _plain_background, "texture": _texture_background, "photo": _photo_background}
+    if kind not in makers:
+        raise ValueError(f"unknown background {kind!r}; choose from {', '.join(BACKGROUNDS)}")
+    return makers[kind](rng, size)
+
+
+def random_objects(rng: np.random.Generator, count: int, size: tuple[int, int], num_frames: int,
+                   shapes: tuple[str, ...] = SHAPES, colours: tuple[str, ...] = tuple(COLOURS),
+                   still_share: float = 0.2) -> list[ShapeObject]:
+    """Objects with distinct (shape, colour) pairs, so that each can be named unambiguously."""
+    width, height = size
+    pairs = [(s, c) for s in shapes for c in colours]
+    chosen = rng.choice(len(pairs), size=min(count, len(pairs)), replace=False)
+    objects = []
+    for object_id, pair in enumerate(chosen, start=1):
+        shape, colour = pairs[pair]
+        radius = float(rng.uniform(11, 30)) * min(width, height) / 240
+        if rng.random() < still_share:
+            velocity = (0.0, 0.0)
+        else:
+            # One of 8 compass directions with a little jitter, so every motion word is common.
+            heading = rng.integers(8) * 45 + rng.uniform(-10, 10)
+            speed = rng.uniform(1.0, 3.0) * min(width, height) / 240
+            velocity = (speed * math.cos(math.radians(heading)), speed * math.sin(math.radians(heading)))
+        # Start so that the object is on screen for much of the clip: around the middle position.
+        mid = (rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height)
+        start = (mid[0] - velocity[0] * num_frames / 2, mid[1] - velocity[1] * num_frames / 2)
+        objects.append(ShapeObject(object_id, shape, colour, radius, start, velocity, float(rng.uniform(0, 360))))
+    return objects
+
+
+def render_clip(objects: list[ShapeObject], background: np.ndarray, num_frames: int, fps: float = 25.0,
+                rng: np.random.Generator | None = None, background_kind: str = "plain") -> SyntheticClip:
+    """Draw the objects over the background; later objects occlude earlier ones."""
+    rng = rng or np.random.default_rng(0)
+    height, width = background.shape[:2]
+    frames, masks = [], []
+    for t in range(num_frames):
+        frame = background.copy()
+        full = {o.object_id: draw_mask(o.shape, o.centre(t), o.radius, o.angle, (width, height)) for o in objects}
+        for o in objects:
+            frame[full[o.object_id]] = COLOURS[o.colour]
+        visible: dict[int, np.ndarray] = {}
+        covered = np.zeros((height, width), bool)
+        for o in reversed(objects):  # front to back
+            mask = full[o.object_id] & ~covered
+            covered |= full[o.object_id]
+            if mask.any():
+                visible[o.object_id] = mask
+        # Mild sensor noise keeps the flat colours from being trivially separable by value alone.
+        noise = rng.normal(0, 3, size=frame.shape)
+        frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
+        masks.append(visible)
+    return SyntheticClip(frames, masks, objects, fps, background_kind)
+
+
+def make_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (320, 240), num_objects: int | None = None,
+              background: str | None = None, fps: float = 25.0) -> SyntheticClip:
+    """A random clip, fully determined by ``seed``."""
+    rng = np.random.default_rng(seed)
+    kind = background or BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
+    count = num_objects if num_objects is not None else int(rng.integers(1, 5))
+    objects = random_objects(rng, count, size, num_frames)
+    clip = render_clip(objects, make_background(kind, rng, size), num_frames, fps, rng, kind)
+    clip.meta["seed"] = seed
+    return clip
+
+
+def clip_truth(clip: SyntheticClip) -> dict:
+    """JSON-ready ground truth: objects with their attributes and per-frame boxes."""
+    objects = []
+    for o in clip.objects:
+        frames = [t for t, visible in enumerate(clip.masks) if o.object_id in visible]
+        boxes = []
+        for t in frames:
+            ys, xs = np.nonzero(clip.masks[t][o.object_id])
+            boxes.append([int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1])
+        objects.append({
+            "id": o.object_id, "shape": o.shape, "colour": o.colour, "size": o.size, "motion": o.motion,
+            "radius": round(o.radius, 2), "velocity": [round(v, 3) for v in o.velocity],
+            "frames": frames, "boxes": boxes,
+        })
+    width, height = clip.size
+    return {"fps": clip.fps, "width": width, "height": height, "num_frames": len(clip.frames),
+            "background": clip.background, "objects": objects, **clip.meta}
