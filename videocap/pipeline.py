@@ -96,11 +96,11 @@ def track_video(path: str | Path, settings: TrackSettings, tracker: ObjectTracke
                 progress: bool = True) -> TrackingResult:
     """Decode, segment and track one video range; pick keyframes for every kept track."""
     started = time.perf_counter()
-    tracker = tracker or ObjectTracker(settings.model, settings.classes, settings.conf, settings.imgsz,
-                                       settings.device)
-    tracker.reset()
-    with VideoReader(path) as reader:
+    with VideoReader(path) as reader:  # opened first: a bad video fails before a model loads
         frame_range = reader.resolve_range(settings.start, settings.end, settings.stride)
+        tracker = tracker or ObjectTracker(settings.model, settings.classes, settings.conf, settings.imgsz,
+                                           settings.device)
+        tracker.reset()
         builder = TrackBuilder(tracker.names)
         bar = tqdm(total=len(frame_range), unit="frame", desc="tracking", file=sys.stderr, disable=not progress,
                    dynamic_ncols=True)

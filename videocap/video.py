@@ -137,6 +137,8 @@ def _open_decord(path: Path, streams: _Streams, num_threads: int = 0):
     if streams.container and streams.container.endswith(_IMAGE_FORMATS):
         raise UserError(f"{path}: is a still image, not a video (caption photos with `videocap image`)")
     decord.bridge.set_bridge("native")
+    # FFmpeg's own warnings about damaged data would clutter the terminal; failures still raise.
+    decord.logging.set_level(decord.logging.QUIET)
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
         first = reader.next().asnumpy()
@@ -216,9 +218,9 @@ class VideoReader:
                 index += step
         except StopIteration:
             pass  # the container over-reported its frame count: end where the frames end
-        except (RuntimeError, decord.DECORDError) as exc:
+        except (RuntimeError, decord.DECORDError):
             self._put(UserError(f"{self.path}: decoding failed at frame {index} (truncated or corrupt file): "
-                                f"{str(exc).splitlines()[0][:200]}"))
+                                "re-encode or repair it with ffmpeg"))
         self._put(None)
 
     def _put(self, item: object) -> None:
