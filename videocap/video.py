@@ -13,9 +13,11 @@ the video; a ``start`` at or past the end, or ``start >= end``, is an error.
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import queue
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,10 +128,32 @@ def _ffmpeg_streams(path: Path) -> _Streams:
     return _Streams(container, codec, has_audio, error)
 
 
+def import_decord():
+    """Import decord without letting it load the CUDA libraries of the ``nvidia-*`` pip packages.
+
+    On import, decord2 dlopens every ``nvidia/*/lib/*.so`` it finds with RTLD_GLOBAL (for its CUDA
+    build). With torch's CUDA wheels installed that includes libnvblas, which then takes over
+    sgemm for the whole process and crashes torch's CPU convolutions. videocap decodes on the CPU,
+    so the ``nvidia`` package is hidden from decord's lookup while it is first imported.
+    """
+    if "decord" in sys.modules:
+        return sys.modules["decord"]
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args, **kwargs):
+        return None if name == "nvidia" else real_find_spec(name, *args, **kwargs)
+
+    importlib.util.find_spec = find_spec
+    try:
+        import decord
+    finally:
+        importlib.util.find_spec = real_find_spec
+    return decord
+
+
 def _open_decord(path: Path, streams: _Streams, num_threads: int = 0):
     """Open with decord after ffmpeg vetted the file, so that bad input fails with one clear line."""
-    import decord
-
+    decord = import_decord()
     if streams.error is not None:
         raise UserError(f"{path}: not a readable video ({streams.error}; truncated, corrupt or not a video file)")
     if streams.codec is None:
@@ -200,7 +224,7 @@ class VideoReader:
         return bisect.bisect_left(self._timestamps[:, 0].tolist(), value - 1e-6)
 
     def _decode(self) -> None:
-        import decord
+        decord = import_decord()
 
         frames = self.range
         index = frames.start
