@@ -1,0 +1,149 @@
+"""DAM's configuration, read from the checkpoint's own files (spec §1.2-§1.6, §13).
+
+Nothing about the real DAM-3B sizes lives here: every size comes from a file, and this module only
+checks that the pieces fit together and that the checkpoint uses the variants the reference supports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from transformers import LlamaConfig, SiglipVisionConfig
+
+PROMPT_STYLES = ("dam-3b", "dam-3b-video")
+
+
+@dataclass(frozen=True)
+class ContextProviderConfig:
+    """``context_provider/config.json``: the gated cross-attention blocks that follow each SigLIP layer."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    patch_size: int
+    hidden_act: str
+    layer_norm_eps: float
+    zero_init_output: bool
+    masked_cross_attn: bool
+    context_image_as_queries: bool
+    treat_image_as_cimage: bool
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ContextProviderConfig:
+        kind = d.get("context_provider_type", "cross_attn_end_to_all")
+        if kind != "cross_attn_end_to_all":
+            raise ValueError(f"context_provider_type {kind!r} is not supported (only 'cross_attn_end_to_all')")
+        if d.get("context_provider_layer_indices") is not None:
+            raise ValueError("context_provider_layer_indices must be null (the reference builds no blocks otherwise)")
+        cfg = cls(
+            hidden_size=int(d.get("hidden_size", 768)),
+            intermediate_size=int(d.get("intermediate_size", 3072)),
+            num_hidden_layers=int(d.get("num_hidden_layers", 12)),
+            num_attention_heads=int(d.get("num_attention_heads", 12)),
+            patch_size=int(d.get("patch_size", 16)),
+            hidden_act=str(d.get("hidden_act", "gelu_pytorch_tanh")),
+            layer_norm_eps=float(d.get("layer_norm_eps", 1e-6)),
+            zero_init_output=bool(d.get("zero_init_output", True)),
+            masked_cross_attn=bool(d.get("masked_cross_attn", False)),
+            context_image_as_queries=bool(d.get("context_image_as_queries", False)),
+            treat_image_as_cimage=bool(d.get("treat_image_as_cimage", False)),
+        )
+        if cfg.masked_cross_attn and cfg.context_image_as_queries:
+            raise ValueError("masked_cross_attn cannot be combined with context_image_as_queries")
+        if cfg.hidden_size % cfg.num_attention_heads:
+            raise ValueError(f"hidden_size {cfg.hidden_size} is not a multiple of num_attention_heads "
+                             f"{cfg.num_attention_heads}")
+        return cfg
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a view becomes pixels: ``vision_tower/preprocessor_config.json`` plus the top config's aspect mode."""
+
+    height: int
+    width: int
+    resample: int  # a PIL resampling filter; 3 = bicubic
+    rescale_factor: float
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
+    aspect_ratio: str  # "resize" (released models) or "pad"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], aspect_ratio: str) -> PreprocessConfig:
+        size = d.get("size", {})
+        if not isinstance(size, dict) or "height" not in size or "width" not in size:
+            raise ValueError(f"'size' must give height and width, got {size!r}")
+        mean, std = d.get("image_mean", [0.5] * 3), d.get("image_std", [0.5] * 3)
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError("image_mean and image_std must have 3 values")
+        return cls(height=int(size["height"]), width=int(size["width"]), resample=int(d.get("resample", 3)),
+                   rescale_factor=float(d.get("rescale_factor", 1 / 255)),
+                   image_mean=(float(mean[0]), float(mean[1]), float(mean[2])),
+                   image_std=(float(std[0]), float(std[1]), float(std[2])),
+                   # The reference treats every value but "pad" like "resize" (spec §5.4).
+                   aspect_ratio="pad" if aspect_ratio == "pad" else "resize")
+
+
+@dataclass(frozen=True)
+class DamConfig:
+    """Everything the model needs, from the five config files of a checkpoint."""
+
+    llm: LlamaConfig
+    vision: SiglipVisionConfig
+    context: ContextProviderConfig
+    preprocess: PreprocessConfig
+    select_layer: int  # index into the tower's hidden-state list (embeddings first); -2 in DAM
+    eos_token_ids: tuple[int, ...]
+    max_length: int | None  # the LLM's tokenizer_model_max_length: longer multimodal prompts are cut
+    prompt_style: str  # which default queries: "dam-3b" (image only) or "dam-3b-video" (image + video)
+
+    @property
+    def num_mask_channels(self) -> int:
+        return int(getattr(self.vision, "num_mask_channels", 0) or 0)
+
+    @property
+    def grid(self) -> int:
+        """Patches per side of the tower's square grid."""
+        return self.vision.image_size // self.vision.patch_size
+
+    @property
+    def layers_to_run(self) -> int:
+        """Tower layers whose output reaches the selected hidden state (the rest are never computed)."""
+        n = self.vision.num_hidden_layers
+        return self.select_layer if self.select_layer >= 0 else n + 1 + self.select_layer
+
+    def validate(self) -> None:
+        """Check that the parts fit together; raises ValueError naming the mismatch."""
+        v, c, p = self.vision, self.context, self.preprocess
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {self.prompt_style!r}")
+        if not 0 <= self.layers_to_run <= v.num_hidden_layers:
+            raise ValueError(f"mm_vision_select_layer {self.select_layer} is outside the tower's "
+                             f"{v.num_hidden_layers} layers")
+        if (p.height // v.patch_size, p.width // v.patch_size) != (self.grid, self.grid):
+            raise ValueError(f"preprocessor size {p.height}x{p.width} does not give the tower's "
+                             f"{self.grid}x{self.grid} patch grid (image_size {v.image_size}, patch {v.patch_size})")
+        if self.num_mask_channels not in (0, 1):
+            raise ValueError(f"num_mask_channels must be 0 or 1, got {self.num_mask_channels}")
+        if c.num_hidden_layers != v.num_hidden_layers:
+            raise ValueError(f"the context provider has {c.num_hidden_layers} blocks but the tower has "
+                             f"{v.num_hidden_layers} layers; they must be equal")
+        if c.hidden_size != v.hidden_size:
+            raise ValueError(f"context provider hidden_size {c.hidden_size} != tower hidden_size {v.hidden_size}")
+        if c.masked_cross_attn and c.patch_size != v.patch_size:
+            raise ValueError(f"masked_cross_attn needs the context provider's patch_size ({c.patch_size}) "
+                             f"to equal the tower's ({v.patch_size})")
+
+
+def read_top_level(d: dict[str, Any]) -> tuple[int, str]:
+    """The top ``config.json`` fields inference depends on: (select layer, image aspect ratio)."""
+    if d.get("mm_vision_select_feature", "cls_patch") != "cls_patch":
+        raise ValueError(f"mm_vision_select_feature {d['mm_vision_select_feature']!r} is not supported "
+                         "(DAM uses 'cls_patch')")
+    if d.get("mm_use_im_start_end") or d.get("mm_use_im_patch_token"):
+        raise ValueError("mm_use_im_start_end / mm_use_im_patch_token are not supported (DAM uses neither)")
+    if d.get("mask_encoder_cfg") is not None:
+        raise ValueError("mask_encoder_cfg must be null in a DAM checkpoint")
+    return int(d.get("mm_vision_select_layer", -2)), str(d.get("image_aspect_ratio", "resize"))

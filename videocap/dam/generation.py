@@ -1,0 +1,116 @@
+"""Token-by-token generation over a batch of spliced prompts, sampling, and streamed text (spec §8)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import torch
+from transformers import DynamicCache, LlamaForCausalLM
+
+from videocap.dam.tokenizer import DamTokenizer
+
+STOP_TEXT = "</s>"  # the reference's stop string; it also cuts the text where it appears literally
+_UNSETTLED_TAIL = re.compile(r"[\s\ufffd]+$")
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """Next ids ``[B]`` from float logits ``[B, V]``: argmax at temperature 0, else temperature then top-p
+    (nucleus) sampling, in the order transformers' ``generate`` applies them."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1)
+        drop_sorted = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
+        drop_sorted[:, -1] = False  # always keep the most likely token
+        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+
+
+def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
+                    max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
+                    generator: torch.Generator | None = None, stop_at_eos: bool = True) -> Iterator[torch.Tensor]:
+    """Yield the next ids ``[B]`` of every row, one step at a time, with a KV cache.
+
+    ``embeds`` ``[B, L, D]`` are left-padded prompts and ``attention_mask`` ``[B, L]`` marks their real
+    positions (``None`` when nothing is padded). Rows that produced an EOS keep yielding EOS; the loop ends
+    when every row is done, or after ``max_new_tokens``.
+    """
+    batch, length, _ = embeds.shape
+    device = embeds.device
+    if attention_mask is None:
+        positions = torch.arange(length, device=device).expand(batch, -1)
+    else:
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=llm.config)
+    out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
+              use_cache=True, logits_to_keep=1)
+    next_pos = positions[:, -1:] + 1
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    embed_tokens = llm.get_input_embeddings()
+    for step in range(max_new_tokens):
+        token = sample_next(out.logits[:, -1].float(), temperature, top_p, generator)
+        token = torch.where(finished, eos_ids[0], token)
+        yield token
+        finished |= torch.isin(token, eos_ids)
+        if step + 1 == max_new_tokens or (stop_at_eos and bool(finished.all())):
+            return
+        if attention_mask is not None:
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch, 1)], dim=1)
+        out = llm(inputs_embeds=embed_tokens(token)[:, None], attention_mask=attention_mask, position_ids=next_pos,
+                  cache=cache, use_cache=True)
+        next_pos = next_pos + 1
+
+
+def trim_at_eos(ids: list[int], eos_ids: set[int]) -> list[int]:
+    """New ids up to and including the first EOS (the reference keeps the EOS it produced)."""
+    for i, token in enumerate(ids):
+        if token in eos_ids:
+            return ids[:i + 1]
+    return ids
+
+
+def finish_text(text: str) -> str:
+    """The reference's post-processing: strip, and drop the stop string and anything after it."""
+    text = text.strip()
+    cut = text.find(STOP_TEXT)
+    return text if cut < 0 else text[:cut].strip()
+
+
+class TextStream:
+    """Turns ids into text pieces as they arrive; the pieces join up to ``finish_text`` of the whole.
+
+    Text that may still change is held back: trailing whitespace (stripped at the end), an incomplete
+    UTF-8 byte sequence (decoded as U+FFFD for now), and a partial stop string.
+    """
+
+    def __init__(self, tokenizer: DamTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.sent = ""
+        self.stopped = False  # the stop string appeared: nothing more will be emitted
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids).lstrip()
+        cut = text.find(STOP_TEXT)
+        if cut >= 0:
+            self.stopped = True
+            return self._emit(text[:cut].rstrip())
+        text = _UNSETTLED_TAIL.sub("", text)
+        for k in range(len(STOP_TEXT) - 1, 0, -1):
+            if text.endswith(STOP_TEXT[:k]):
+                text = text[:-k]
+                break
+        return self._emit(text)
+
+    def finish(self) -> str:
+        return self._emit(finish_text(self.tokenizer.decode(self.ids)))
+
+    def _emit(self, text: str) -> str:
+        if len(text) <= len(self.sent) or not text.startswith(self.sent):
+            return ""
+        piece, self.sent = text[len(self.sent):], text
+        return piece

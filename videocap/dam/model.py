@@ -1,0 +1,422 @@
+"""The Describe Anything Model: a mask-aware SigLIP with a context provider, a projector and a Llama LLM.
+
+Data flow for one call (spec §0):
+
+    frames + masks --preprocess--> uint8 cimages [N, 8, S, S]   (full view RGB+mask, focal view RGB+mask)
+    full view  --tower (mask-aware SigLIP)--> context features [N, T, C]
+    focal view --tower, each layer followed by a gated cross-attention block on the context--> [N, T, C]
+    --projector (2x2 merge + MLP)--> visual tokens [N, T/4, D], spliced into the prompt at each <image>
+    --LlamaForCausalLM--> logits / generated ids
+
+All frames of all objects in a call go through the vision side as one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, LlamaForCausalLM, SiglipVisionModel
+from transformers.activations import ACT2FN
+
+from videocap.dam import loading
+from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig
+from videocap.dam.generation import TextStream, finish_text, generate_tokens, trim_at_eos
+from videocap.dam.preprocess import Frame, Mask, check_inputs, make_cimages, normalize
+from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids
+from videocap.dam.tokenizer import DamTokenizer
+
+log = logging.getLogger(__name__)
+
+Item = Union[tuple[Sequence[Frame], Sequence[Mask]], tuple[Sequence[Frame], Sequence[Mask], Union[str, None]]]
+
+TEMPERATURE, TOP_P, MAX_NEW_TOKENS = 0.2, 0.5, 512  # the reference's get_description defaults
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from the focal stream (queries) to the full-image features (keys, values)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        n, t, d = x.shape
+
+        def split(y: torch.Tensor) -> torch.Tensor:
+            return y.view(n, -1, self.heads, d // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(context)), split(self.v_proj(context))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+        return self.out_proj(y.transpose(1, 2).reshape(n, t, d))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, act: str) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), ACT2FN[act], nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class CrossBlock(nn.Module):
+    """Pre-LN cross-attention + MLP on the focal stream, each gated by a learned raw scalar (no tanh)."""
+
+    def __init__(self, cfg: ContextProviderConfig) -> None:
+        super().__init__()
+        d = cfg.hidden_size
+        self.layer_norm1 = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+        self.cross_attn = CrossAttention(d, cfg.num_attention_heads)
+        self.layer_norm2 = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+        self.mlp = Mlp(d, cfg.intermediate_size, cfg.hidden_act)
+        # Without zero_init_output the gates are the constant 1 and are not in the checkpoint.
+        self.attn_factor = nn.Parameter(torch.zeros(1)) if cfg.zero_init_output else None
+        self.mlp_factor = nn.Parameter(torch.zeros(1)) if cfg.zero_init_output else None
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        y = self.cross_attn(self.layer_norm1(x), context, key_mask)  # keys/values are the raw context
+        x = x + (y if self.attn_factor is None else self.attn_factor * y)
+        y = self.mlp(self.layer_norm2(x))
+        return x + (y if self.mlp_factor is None else self.mlp_factor * y)
+
+
+class ContextProvider(nn.Module):
+    """One CrossBlock after every tower layer (``cross_attn_end_to_all``)."""
+
+    def __init__(self, cfg: ContextProviderConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(CrossBlock(cfg) for _ in range(cfg.num_hidden_layers))
+
+
+class Merge2x2(nn.Module):
+    """``[N, s*s, C] -> [N, ceil(s/2)^2, 4C]``: zero-pad an odd grid, then merge 2x2 blocks.
+
+    Merged tokens come out column-pair-major (transposed against the SigLIP grid), channels in row-major
+    block order, exactly as the reference's downsample.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, c = x.shape
+        s = math.isqrt(t)
+        x = x.view(n, s, s, c)
+        if s % 2:
+            x = F.pad(x, (0, 0, 0, 1, 0, 1))
+            s += 1
+        h = s // 2
+        return x.view(n, h, 2, h, 2, c).permute(0, 3, 1, 2, 4, 5).reshape(n, h * h, 4 * c)
+
+
+class Projector(nn.Module):
+    """``mlp_downsample``: 2x2 merge, LayerNorm, Linear, GELU, Linear (state-dict indices 1, 2, 4)."""
+
+    def __init__(self, vision_dim: int, llm_dim: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(Merge2x2(), nn.LayerNorm(4 * vision_dim), nn.Linear(4 * vision_dim, llm_dim),
+                                    nn.GELU(), nn.Linear(llm_dim, llm_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class VisionEncoder(nn.Module):
+    """uint8 cimages ``[N, 8, S, S]`` -> visual tokens ``[N, T', D]`` for the LLM (spec §2-§4)."""
+
+    def __init__(self, config: DamConfig, tower: SiglipVisionModel) -> None:
+        super().__init__()
+        self.config = config
+        self.tower = tower
+        width, patch = config.vision.hidden_size, config.vision.patch_size
+        self.mask_patch_embedding = nn.Conv2d(1, width, patch, stride=patch) if config.num_mask_channels else None
+        self.context_provider = ContextProvider(config.context)
+        self.projector = Projector(width, config.llm.hidden_size)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        ctx = self.config.context
+        # A focal view identical to the full view (the crop is the whole frame) skips the context provider.
+        is_cimage = (pixels[:, :4] != pixels[:, 4:]).flatten(1).any(1)
+        if ctx.treat_image_as_cimage:
+            is_cimage[:] = True
+        x = normalize(pixels, self.config.preprocess).to(self.tower.dtype)
+        if ctx.context_image_as_queries:
+            x = torch.cat([x[:, 4:], x[:, :4]], dim=1)
+        features = self.encode(x[:, :4])
+        idx = is_cimage.nonzero()[:, 0]
+        if idx.numel():
+            key_mask = self.key_mask(pixels[idx, 3]) if ctx.masked_cross_attn else None
+            focal = self.encode(x[idx, 4:], context=features[idx], key_mask=key_mask)
+            features = features.index_copy(0, idx, focal)
+        return self.projector(features)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch embedding of RGB plus the separate mask-channel conv (with its own bias), plus positions."""
+        emb = self.tower.embeddings
+        e = emb.patch_embedding(x[:, :3])
+        if self.mask_patch_embedding is not None:
+            e = e + self.mask_patch_embedding(x[:, 3:4])
+        return e.flatten(2).transpose(1, 2) + emb.position_embedding.weight
+
+    def encode(self, x: torch.Tensor, context: torch.Tensor | None = None,
+               key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The selected hidden state of the tower; with ``context``, each layer is followed by its CrossBlock."""
+        h = self.embed(x)
+        blocks = self.context_provider.layers
+        for i, layer in enumerate(self.tower.encoder.layers[:self.config.layers_to_run]):
+            h = layer(h, attention_mask=None)
+            if context is not None:
+                h = blocks[i](h, context, key_mask)
+        return h
+
+    def key_mask(self, full_masks: torch.Tensor) -> torch.Tensor:
+        """``[n, 1, 1, T]``: which full-image patches overlap the (resized) mask, for ``masked_cross_attn``."""
+        g, p = self.config.grid, self.config.vision.patch_size
+        n = full_masks.shape[0]
+        inside = (full_masks[:, :g * p, :g * p] > 0).view(n, g, p, g, p).any(4).any(2).flatten(1)
+        # The reference yields NaN when no patch overlaps (a mask lost in resizing): attend everywhere instead.
+        inside[~inside.any(1)] = True
+        return inside[:, None, None, :]
+
+
+@dataclass
+class Prepared:
+    """A batch ready for the model: prompt ids (``IMAGE_TOKEN_ID`` per image) and all frames' cimages."""
+
+    ids: list[list[int]]
+    pixels: torch.Tensor  # uint8 [total frames, 8, S, S], in item order
+
+
+class DamModel(nn.Module):
+    """Describe Anything: captions for masked regions of images and videos.
+
+    Build it with ``DamModel.from_pretrained``. ``frames`` are HxWx3 uint8 RGB arrays or PIL images,
+    ``masks`` HxW arrays (non-zero inside), one per frame; a ``query`` holds one ``<image>`` per frame and
+    defaults to the checkpoint's own query (see ``prompt_style``).
+    """
+
+    def __init__(self, config: DamConfig, tokenizer: DamTokenizer, vision: VisionEncoder,
+                 llm: LlamaForCausalLM) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.vision = vision
+        self.llm = llm
+        self.prompt_style = config.prompt_style  # "dam-3b" or "dam-3b-video": chooses the default queries
+        self.vision_batch_size = 32  # frames per vision forward; bounds activation memory for big batches
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def from_config(cls, config: DamConfig, tokenizer: DamTokenizer, device: str | torch.device | None = None,
+                    dtype: torch.dtype | None = None) -> DamModel:
+        """A model with random weights (for tests and benchmarks)."""
+        device, dtype = _defaults(device, dtype)
+        config.validate()
+        with torch.device(device):
+            tower = AutoModel.from_config(config.vision, attn_implementation="sdpa", dtype=dtype)
+            llm = AutoModelForCausalLM.from_config(config.llm, attn_implementation="sdpa", dtype=dtype)
+            vision = VisionEncoder(config, tower)
+        return cls(config, tokenizer, vision.to(device, dtype), llm.to(device, dtype))
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | Path, device: str | torch.device | None = None,
+                        dtype: torch.dtype | None = None, prompt_style: str | None = None) -> DamModel:
+        """Load a checkpoint in the official layout: a local folder, or a hub id from the Hugging Face cache.
+
+        ``device`` defaults to CUDA when available, else CPU; ``dtype`` to bfloat16 on GPU, float32 on CPU.
+        ``prompt_style`` ("dam-3b" or "dam-3b-video") picks the default queries; by default a name with
+        "video" in it means DAM-3B-Video. Raises ``DamLoadError`` (a ``UserError``) for a bad checkpoint.
+        """
+        device, dtype = _defaults(device, dtype)
+        root, name = loading.resolve(path_or_id)
+        config = loading.read_config(root, name, prompt_style)
+        tokenizer = loading.read_tokenizer(root)
+        if len(tokenizer) > config.llm.vocab_size:
+            raise loading.DamLoadError(f"{root / 'llm' / 'tokenizer.model'} has {len(tokenizer)} pieces but the LLM's "
+                                       f"vocab_size is {config.llm.vocab_size}")
+
+        # Check every file and shape against skeletons on the meta device before reading any weights.
+        with torch.device("meta"):
+            llm_shapes = _shapes(LlamaForCausalLM(config.llm))
+            if config.llm.tie_word_embeddings:
+                llm_shapes.pop("lm_head.weight", None)
+            skeleton = VisionEncoder(config, SiglipVisionModel(config.vision))
+        own = {"vision_tower": ("vision_model.embeddings.mask_patch_embedding.", skeleton.mask_patch_embedding),
+               "context_provider": ("context_provider_module.", skeleton.context_provider),
+               "mm_projector": ("", skeleton.projector)}
+        tower_shapes = {f"vision_model.{k}": s for k, s in _shapes(skeleton.tower).items()}
+        loading.check_weights(root / "llm", llm_shapes)
+        files = {"vision_tower": loading.check_weights(
+            root / "vision_tower", tower_shapes | _prefixed(*own["vision_tower"]),
+            optional=("vision_model.head.", "vision_model.post_layernorm."))}
+        for part in ("context_provider", "mm_projector"):
+            files[part] = loading.check_weights(root / part, _prefixed(*own[part]))
+
+        llm = loading.load_hf_model(LlamaForCausalLM, root / "llm", config.llm, device, dtype)
+        if len(tokenizer) < config.llm.vocab_size:
+            llm.resize_token_embeddings(len(tokenizer))  # as the reference does after loading its tokenizer
+        tower = loading.load_hf_model(SiglipVisionModel, root / "vision_tower", config.vision, device, dtype)
+        skeleton.tower = tower
+        for part, (prefix, module) in own.items():
+            if module is not None:
+                module.load_state_dict(loading.read_tensors(files[part], prefix), strict=True, assign=True)
+        return cls(config, tokenizer, skeleton.to(device, dtype), llm)
+
+    @property
+    def device(self) -> torch.device:
+        return self.llm.lm_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.llm.lm_head.weight.dtype
+
+    def default_query(self, num_frames: int, question: str | None = None) -> str:
+        """The checkpoint's query for ``num_frames`` frames (spec §6.2), optionally with another question."""
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {PROMPT_STYLES}, got {self.prompt_style!r}")
+        return make_query(self.prompt_style, num_frames, question)
+
+    # -- pipeline stages (also timed one by one by benchmarks/dam_bench.py) --
+
+    def prepare(self, items: Sequence[Item]) -> Prepared:
+        """Check the inputs, tokenize the prompts and build every frame's cimage (CPU work)."""
+        ids, images, masks = [], [], []
+        for n, item in enumerate(items):
+            if len(item) not in (2, 3):
+                raise ValueError(f"item {n} must be (frames, masks) or (frames, masks, query)")
+            frames, frame_masks = item[0], item[1]
+            query = item[2] if len(item) == 3 else None
+            rgb, bin_masks = check_inputs(list(frames), list(frame_masks))
+            ids.append(prompt_ids(self.tokenizer, self.default_query(len(rgb)) if query is None else query, len(rgb)))
+            images += rgb
+            masks += bin_masks
+        return Prepared(ids=ids, pixels=make_cimages(images, masks, self.config.preprocess))
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Visual tokens ``[N, T', D]`` of uint8 cimages ``[N, 8, S, S]``."""
+        pixels = pixels.to(self.device, non_blocking=True)
+        chunks = [self.vision(chunk) for chunk in pixels.split(self.vision_batch_size)]
+        return torch.cat(chunks)
+
+    def embed(self, prepared: Prepared, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Left-padded ``inputs_embeds`` ``[B, L, D]`` with each image's tokens spliced in at its placeholder,
+        and the attention mask ``[B, L]`` (``None`` when no row is padded)."""
+        table = self.llm.get_input_embeddings()
+        rows, k = [], 0
+        for ids in prepared.ids:
+            text = table(torch.tensor(ids, device=self.device).clamp(min=0))
+            parts, start = [], 0
+            for pos in (i for i, t in enumerate(ids) if t == IMAGE_TOKEN_ID):
+                parts += [text[start:pos], visual[k]]
+                start, k = pos + 1, k + 1
+            parts.append(text[start:])
+            row = torch.cat(parts)
+            if self.config.max_length and len(row) > self.config.max_length:
+                log.warning("prompt of %d tokens cut to the model's %d", len(row), self.config.max_length)
+                row = row[:self.config.max_length]
+            rows.append(row)
+        length = max(len(r) for r in rows)
+        if all(len(r) == length for r in rows):
+            return torch.stack(rows), None
+        embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
+        mask = torch.zeros(len(rows), length, dtype=torch.long, device=self.device)
+        for b, row in enumerate(rows):
+            embeds[b, length - len(row):] = row
+            mask[b, length - len(row):] = 1
+        return embeds, mask
+
+    # -- public API --
+
+    @torch.inference_mode()
+    def logits(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None) -> torch.Tensor:
+        """float32 logits ``[seq_len, vocab]`` (on the CPU) at every position of the spliced prompt."""
+        prepared = self.prepare([(frames, masks, query)])
+        embeds, _ = self.embed(prepared, self.encode_images(prepared.pixels))
+        return self.llm(inputs_embeds=embeds, use_cache=False).logits[0].float().cpu()
+
+    def generate_ids(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+                     max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = TOP_P,
+                     seed: int | None = None) -> list[int]:
+        """The new token ids (greedy by default), up to and including the EOS when one is produced."""
+        return self.generate_batch_ids([(frames, masks, query)], max_new_tokens, temperature, top_p, seed)[0]
+
+    @torch.inference_mode()
+    def generate_batch_ids(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
+                           temperature: float = 0.0, top_p: float = TOP_P, seed: int | None = None,
+                           stop_at_eos: bool = True) -> list[list[int]]:
+        """New token ids of several objects generated together (left padding; greedy equals one-by-one)."""
+        if not items:
+            return []
+        prepared = self.prepare(items)
+        embeds, mask = self.embed(prepared, self.encode_images(prepared.pixels))
+        eos = torch.tensor(self.config.eos_token_ids, device=self.device)
+        steps = list(generate_tokens(self.llm, embeds, mask, max_new_tokens, temperature, top_p, eos,
+                                     self._generator(seed), stop_at_eos))
+        if not steps:
+            return [[] for _ in items]
+        ids = torch.stack(steps, dim=1).tolist()
+        return [trim_at_eos(row, set(self.config.eos_token_ids)) if stop_at_eos else row for row in ids]
+
+    def describe(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+                 max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
+                 seed: int | None = None) -> str:
+        """The description of the masked object (reference defaults: temperature 0.2, top-p 0.5)."""
+        return self.describe_batch([(frames, masks, query)], max_new_tokens=max_new_tokens, temperature=temperature,
+                                   top_p=top_p, seed=seed)[0]
+
+    def describe_batch(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
+                       temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: int | None = None,
+                       batch_size: int = 16) -> list[str]:
+        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each."""
+        texts = []
+        for start in range(0, len(items), batch_size):
+            group = items[start:start + batch_size]
+            seed_k = None if seed is None else seed + start
+            for ids in self.generate_batch_ids(group, max_new_tokens, temperature, top_p, seed_k):
+                texts.append(finish_text(self.tokenizer.decode(ids)))
+        return texts
+
+    @torch.inference_mode()
+    def stream(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+               max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
+               seed: int | None = None) -> Iterator[str]:
+        """The description in pieces as it is generated; the pieces join to what ``describe`` returns."""
+        prepared = self.prepare([(frames, masks, query)])
+        embeds, _ = self.embed(prepared, self.encode_images(prepared.pixels))
+        eos = torch.tensor(self.config.eos_token_ids, device=self.device)
+        text = TextStream(self.tokenizer)
+        for token in generate_tokens(self.llm, embeds, None, max_new_tokens, temperature, top_p, eos,
+                                     self._generator(seed)):
+            piece = text.push(int(token[0]))
+            if piece:
+                yield piece
+            if text.stopped:
+                break
+        piece = text.finish()
+        if piece:
+            yield piece
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+
+
+def _defaults(device: str | torch.device | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
+    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    return device, dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _prefixed(prefix: str, module: nn.Module | None) -> dict[str, tuple[int, ...]]:
+    """The file keys and shapes of one of our own modules, stored under ``prefix`` in its checkpoint file."""
+    return {} if module is None else {prefix + k: s for k, s in _shapes(module).items()}
