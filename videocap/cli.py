@@ -34,29 +34,50 @@ def range_options(command):
     return command
 
 
+def config_options(command):
+    """--config/--demo: where the defaults come from (flags override them)."""
+    command = click.option("--demo", is_flag=True, help="Use the bundled offline demo models (configs/demo.yaml).")(command)
+    command = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+                           help="Settings file [default: configs/default.yaml].")(command)
+    return command
+
+
 def tracking_options(command):
-    """Options of the segmentation and tracking stage."""
+    """Options of the segmentation and tracking stage; None means 'from the config'."""
     for decorator in reversed([
         click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
                      help="Object class to track (repeatable), e.g. --class person --class dog."),
         range_options,
         click.option("--model", default=None, help="YOLO-seg weights: a path or an ultralytics name "
-                                                   "[default: yolo11x-seg.pt]."),
-        click.option("--conf", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-                     help="Detection score floor fed to ByteTrack (above 0.1 disables its low-score pass)."),
+                                                   "[config; default yolo11x-seg.pt]."),
+        click.option("--conf", type=click.FloatRange(0, 1), default=None,
+                     help="Detection score floor fed to ByteTrack; above 0.1 disables its low-score pass "
+                          "[config; default 0.1]."),
         click.option("--imgsz", type=click.IntRange(min=32), default=None,
-                     help="Inference size [default: the size the model was trained at]."),
+                     help="Inference size [config; default: the size the model was trained at]."),
         click.option("--device", default=None, help="Torch device for YOLO, e.g. cpu, 0, cuda:0 [default: auto]."),
-        click.option("--min-frames", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="Drop tracks seen in fewer processed frames."),
-        click.option("--keyframes", "num_keyframes", type=click.IntRange(min=1), default=8, show_default=True,
-                     help="Keyframes per track (DAM-3B-Video takes 8)."),
-        click.option("--keyframe-method", type=click.Choice(["uniform", "quality"]), default="uniform",
-                     show_default=True, help="uniform: evenly spread in time; quality: large, confident, "
-                                             "uncut views spread over the track's life."),
+        click.option("--min-frames", type=click.IntRange(min=1), default=None,
+                     help="Drop tracks seen in fewer processed frames [config; default 3]."),
+        click.option("--keyframes", type=click.IntRange(min=1), default=None,
+                     help="Keyframes per track [config; default 8, what DAM-3B-Video takes]."),
+        click.option("--keyframe-method", type=click.Choice(["uniform", "quality"]), default=None,
+                     help="uniform: evenly spread in time; quality: large, confident, uncut views spread over "
+                          "the track's life [config; default uniform]."),
+        config_options,
     ]):
         command = decorator(command)
     return command
+
+
+def track_settings(config_path: Path | None, demo: bool, classes: tuple[str, ...], start: str | None,
+                   end: str | None, stride: int, **flags):
+    """TrackSettings from the config, overridden by the flags given."""
+    from videocap.config import load_config, merge
+    from videocap.pipeline import TrackSettings
+
+    settings = merge(load_config(config_path, demo), **flags)
+    settings.pop("dam", None)
+    return TrackSettings(classes=classes, start=start, end=end, stride=stride, **settings)
 
 
 def print_track_summary(result) -> None:
@@ -74,25 +95,20 @@ def print_track_summary(result) -> None:
 
 @cli.command(epilog="""\b
 Examples:
-  videocap track samples/shapes.mp4 --class circle --model samples/models/shapes-yolo11n-seg.pt --out t.json
+  videocap track samples/shapes.mp4 --class circle --demo --out t.json
   videocap track street.mp4 --class person --class car --start 00:01:00 --end 90s --stride 2 --out tracks.json
 """)
 @click.argument("video", type=click.Path(path_type=Path))
 @tracking_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("tracks.json"), show_default=True,
               help="Where to write the tracks JSON.")
-def track(video: Path, classes: tuple[str, ...], start: str | None, end: str | None, stride: int, model: str | None,
-          conf: float, imgsz: int | None, device: str | None, min_frames: int, num_keyframes: int,
-          keyframe_method: str, out: Path) -> None:
+def track(video: Path, out: Path, **options) -> None:
     """Segment and track every object of the given classes; write tracks with keyframes as JSON."""
     from videocap.io import ensure_writable_dir, write_json
-    from videocap.pipeline import TrackSettings, track_video
-    from videocap.tracking import DEFAULT_MODEL
+    from videocap.pipeline import track_video
 
+    settings = track_settings(**options)
     ensure_writable_dir(out.parent)
-    settings = TrackSettings(classes=classes, model=model or DEFAULT_MODEL, start=start, end=end, stride=stride,
-                             conf=conf, imgsz=imgsz, device=device, min_frames=min_frames, keyframes=num_keyframes,
-                             keyframe_method=keyframe_method)
     result = track_video(video, settings)
     write_json(out, result.to_json())
     print_track_summary(result)

@@ -100,6 +100,7 @@ def track_video(path: str | Path, settings: TrackSettings, tracker: ObjectTracke
         frame_range = reader.resolve_range(settings.start, settings.end, settings.stride)
         tracker = tracker or ObjectTracker(settings.model, settings.classes, settings.conf, settings.imgsz,
                                            settings.device)
+        tracker.select_classes(settings.classes)
         tracker.reset()
         builder = TrackBuilder(tracker.names)
         bar = tqdm(total=len(frame_range), unit="frame", desc="tracking", file=sys.stderr, disable=not progress,

@@ -92,12 +92,16 @@ class ObjectTracker:
         self.model_name = str(model)
         self.yolo = yolo if yolo is not None else load_yolo(model)
         self.names: dict[int, str] = dict(self.yolo.names)
-        self.class_ids = class_ids_for(self.names, classes)
+        self.select_classes(classes)
         # Infer at the size the model was trained at unless told otherwise: other sizes track worse.
         self.imgsz = imgsz or int(self.yolo.overrides.get("imgsz") or 640)
         self.conf = conf
         self.device = device
         self.tracker_config = str(tracker_config)
+
+    def select_classes(self, classes: Iterable[str]) -> None:
+        """Track only these class names from now on."""
+        self.class_ids = class_ids_for(self.names, classes)
 
     def reset(self) -> None:
         """Forget all tracks, e.g. before another video (ids start again from 1)."""

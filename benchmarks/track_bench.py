@@ -1,0 +1,117 @@
+"""Speed and memory of videocap's track stage.
+
+1. Frames per second of ``videocap.pipeline.track_video`` against ultralytics' own loop
+   (``model.track(source=video, stream=True, tracker=bytetrack.yaml)``) on the same video, model,
+   image size and classes, measured in one run, alternating the two, best of ``--repeats``.
+2. Peak RSS of ``videocap track`` on a long 720p clip against a 1-minute one (both made with
+   ffmpeg from the sample), to show that memory stays flat with video length.
+
+    python benchmarks/track_bench.py                      # speed on the sample + memory, 10 min vs 1 min
+    python benchmarks/track_bench.py --video clip.mp4 --model yolo11n-seg.pt --class person
+    python benchmarks/track_bench.py --skip-memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from videocap.encode import ffmpeg_exe  # noqa: E402
+from videocap.pipeline import TrackSettings, track_video  # noqa: E402
+from videocap.tracking import BYTETRACK_CONFIG, ObjectTracker, load_yolo  # noqa: E402
+from videocap.video import probe  # noqa: E402
+
+SAMPLE = REPO / "samples" / "shapes.mp4"
+SAMPLE_MODEL = REPO / "samples" / "models" / "shapes-yolo11n-seg.pt"
+
+
+def ultralytics_loop(video: Path, model: str, classes: list[str], imgsz: int, conf: float) -> float:
+    """Frames per second of ultralytics' own video loop (its loader, its tracker handling)."""
+    yolo = load_yolo(model)
+    ids = [i for i, name in yolo.names.items() if name in classes]
+    frames = 0
+    start = time.perf_counter()
+    for _ in yolo.track(source=str(video), stream=True, tracker=str(BYTETRACK_CONFIG), classes=ids, imgsz=imgsz,
+                        conf=conf, retina_masks=True, verbose=False):
+        frames += 1
+    return frames / (time.perf_counter() - start)
+
+
+def videocap_loop(video: Path, model: str, classes: list[str], imgsz: int, conf: float) -> float:
+    settings = TrackSettings(classes=tuple(classes), model=model, imgsz=imgsz, conf=conf)
+    start = time.perf_counter()
+    result = track_video(video, settings, ObjectTracker(model, classes, conf, imgsz), progress=False)
+    return len(result.frame_range) / (time.perf_counter() - start)
+
+
+def make_clip(minutes: float, out: Path) -> Path:
+    """A 720p clip of the given length: the sample, scaled and looped (ffmpeg, fast preset)."""
+    if not out.exists():
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1",
+                        "-i", str(SAMPLE), "-t", str(minutes * 60), "-vf", "scale=1280:720", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+def peak_rss_mb(video: Path, model: str, classes: list[str], out_json: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of one ``videocap track`` process."""
+    cmd = [sys.executable, "-m", "videocap.cli", "track", str(video), "--model", model, "--out", str(out_json)]
+    for name in classes:
+        cmd += ["--class", name]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"videocap track failed on {video} (status {status})")
+    return usage.ru_maxrss / 1024, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, default=SAMPLE)
+    parser.add_argument("--model", default=str(SAMPLE_MODEL))
+    parser.add_argument("--class", dest="classes", action="append", default=None)
+    parser.add_argument("--imgsz", type=int, default=None, help="default: the model's training size")
+    parser.add_argument("--conf", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    classes = args.classes or ["circle", "square", "triangle", "star"]
+    imgsz = args.imgsz or ObjectTracker(args.model, classes).imgsz
+
+    import torch
+
+    info = probe(args.video)
+    print(f"video {args.video.name}: {info.width}x{info.height}, {info.frame_count} frames; model "
+          f"{Path(args.model).name} at imgsz {imgsz}; torch threads {torch.get_num_threads()}, "
+          f"{os.cpu_count()} CPUs")
+    best_ours, best_theirs = 0.0, 0.0
+    for _ in range(args.repeats):  # alternate, so that both see the same machine state
+        best_theirs = max(best_theirs, ultralytics_loop(args.video, args.model, classes, imgsz, args.conf))
+        best_ours = max(best_ours, videocap_loop(args.video, args.model, classes, imgsz, args.conf))
+    print(f"ultralytics model.track loop: {best_theirs:7.1f} frames/s")
+    print(f"videocap track_video:         {best_ours:7.1f} frames/s")
+    print(f"ratio videocap / ultralytics: {best_ours / best_theirs:7.2f}x")
+
+    if args.skip_memory:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in (1.0, args.long_minutes):
+            clip = make_clip(minutes, Path(tmp) / f"long_{minutes:g}min.mp4")
+            rss, seconds = peak_rss_mb(clip, args.model, classes, Path(tmp) / "t.json")
+            frames = probe(clip).frame_count
+            print(f"peak RSS, {minutes:g}-minute 720p clip ({frames} frames): {rss:7.0f} MB "
+                  f"({seconds:.0f} s, {frames / seconds:.1f} frames/s)")
+
+
+if __name__ == "__main__":
+    main()
