@@ -115,6 +115,11 @@ def track(video: Path, out: Path, **options) -> None:
     click.echo(f"wrote {out}", err=True)
 
 
+from videocap.dam.cli import describe  # noqa: E402
+
+cli.add_command(describe)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

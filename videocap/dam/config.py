@@ -115,26 +115,30 @@ class DamConfig:
         return self.select_layer if self.select_layer >= 0 else n + 1 + self.select_layer
 
     def validate(self) -> None:
-        """Check that the parts fit together; raises ValueError naming the mismatch."""
+        """Check that the parts fit together; raises ValueError naming the config files that disagree."""
         v, c, p = self.vision, self.context, self.preprocess
+        tower, ctx, pre = "vision_tower/config.json", "context_provider/config.json", "vision_tower/preprocessor_config.json"
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {self.prompt_style!r}")
         if not 0 <= self.layers_to_run <= v.num_hidden_layers:
-            raise ValueError(f"mm_vision_select_layer {self.select_layer} is outside the tower's "
-                             f"{v.num_hidden_layers} layers")
+            raise ValueError(f"config.json's mm_vision_select_layer {self.select_layer} is outside the "
+                             f"{v.num_hidden_layers} layers of {tower}")
         if (p.height // v.patch_size, p.width // v.patch_size) != (self.grid, self.grid):
-            raise ValueError(f"preprocessor size {p.height}x{p.width} does not give the tower's "
-                             f"{self.grid}x{self.grid} patch grid (image_size {v.image_size}, patch {v.patch_size})")
+            raise ValueError(f"{pre} size {p.height}x{p.width} does not give the {self.grid}x{self.grid} patch grid "
+                             f"of {tower} (image_size {v.image_size}, patch_size {v.patch_size})")
+        if v.hidden_size % v.num_attention_heads:
+            raise ValueError(f"{tower}: hidden_size {v.hidden_size} is not a multiple of num_attention_heads "
+                             f"{v.num_attention_heads}")
         if self.num_mask_channels not in (0, 1):
-            raise ValueError(f"num_mask_channels must be 0 or 1, got {self.num_mask_channels}")
+            raise ValueError(f"{tower}: num_mask_channels must be 0 or 1, got {self.num_mask_channels}")
         if c.num_hidden_layers != v.num_hidden_layers:
-            raise ValueError(f"the context provider has {c.num_hidden_layers} blocks but the tower has "
-                             f"{v.num_hidden_layers} layers; they must be equal")
+            raise ValueError(f"{ctx} has {c.num_hidden_layers} blocks but {tower} has {v.num_hidden_layers} "
+                             "layers; they must be equal")
         if c.hidden_size != v.hidden_size:
-            raise ValueError(f"context provider hidden_size {c.hidden_size} != tower hidden_size {v.hidden_size}")
+            raise ValueError(f"{ctx} hidden_size {c.hidden_size} differs from {tower} hidden_size {v.hidden_size}")
         if c.masked_cross_attn and c.patch_size != v.patch_size:
-            raise ValueError(f"masked_cross_attn needs the context provider's patch_size ({c.patch_size}) "
-                             f"to equal the tower's ({v.patch_size})")
+            raise ValueError(f"masked_cross_attn needs {ctx} patch_size ({c.patch_size}) to equal {tower} "
+                             f"patch_size ({v.patch_size})")
 
 
 def read_top_level(d: dict[str, Any]) -> tuple[int, str]:
@@ -147,3 +151,29 @@ def read_top_level(d: dict[str, Any]) -> tuple[int, str]:
     if d.get("mask_encoder_cfg") is not None:
         raise ValueError("mask_encoder_cfg must be null in a DAM checkpoint")
     return int(d.get("mm_vision_select_layer", -2)), str(d.get("image_aspect_ratio", "resize"))
+
+
+def synthetic_config(*, vision_width: int, vision_layers: int, vision_heads: int, vision_mlp: int, llm_width: int,
+                     llm_layers: int, llm_heads: int, llm_mlp: int, vocab_size: int, image_size: int = 384,
+                     patch_size: int = 14, masked_cross_attn: bool = False, max_length: int = 4096,
+                     prompt_style: str = "dam-3b-video") -> DamConfig:
+    """A DAM configuration of any size in the released models' shape (for random-weight tests and benchmarks)."""
+    vision = SiglipVisionConfig(hidden_size=vision_width, intermediate_size=vision_mlp, num_hidden_layers=vision_layers,
+                                num_attention_heads=vision_heads, image_size=image_size, patch_size=patch_size,
+                                hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6)
+    vision.num_mask_channels = 1
+    llm = LlamaConfig(hidden_size=llm_width, intermediate_size=llm_mlp, num_hidden_layers=llm_layers,
+                      num_attention_heads=llm_heads, num_key_value_heads=llm_heads, vocab_size=vocab_size,
+                      max_position_embeddings=max_length, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2,
+                      pad_token_id=0, tie_word_embeddings=False)
+    context = ContextProviderConfig(hidden_size=vision_width, intermediate_size=vision_mlp,
+                                    num_hidden_layers=vision_layers, num_attention_heads=vision_heads,
+                                    patch_size=patch_size, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6,
+                                    zero_init_output=True, masked_cross_attn=masked_cross_attn,
+                                    context_image_as_queries=False, treat_image_as_cimage=False)
+    preprocess = PreprocessConfig(height=image_size, width=image_size, resample=3, rescale_factor=1 / 255,
+                                  image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5), aspect_ratio="resize")
+    config = DamConfig(llm=llm, vision=vision, context=context, preprocess=preprocess, select_layer=-2,
+                       eos_token_ids=(2,), max_length=max_length, prompt_style=prompt_style)
+    config.validate()
+    return config

@@ -19,8 +19,7 @@ import transformers
 from safetensors import safe_open
 from transformers import LlamaConfig, PreTrainedModel, SiglipVisionConfig
 
-from videocap.dam.config import (PROMPT_STYLES, ContextProviderConfig, DamConfig, PreprocessConfig,
-                                 read_top_level)
+from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig, PreprocessConfig, read_top_level
 from videocap.dam.tokenizer import DamTokenizer
 from videocap.errors import UserError
 
@@ -64,7 +63,7 @@ def _from_hub(repo_id: str) -> Path:
         raise DamLoadError(f"{repo_id} is not in the Hugging Face cache and the hub is offline: {advice}")
     try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
-    except Exception as exc:  # noqa: BLE001 - every failure here has the same remedy
+    except Exception as exc:  # every failure here has the same remedy
         raise DamLoadError(f"cannot get {repo_id} from the Hugging Face hub or its cache "
                            f"({type(exc).__name__}): {advice}") from exc
 
@@ -148,7 +147,7 @@ def read_tokenizer(root: Path) -> DamTokenizer:
     try:
         return DamTokenizer(model.read_bytes(), add_bos=bool(config.get("add_bos_token", True)),
                             add_prefix_space=config.get("add_prefix_space", True) is not False)
-    except Exception as exc:  # noqa: BLE001 - sentencepiece and protobuf raise assorted types
+    except Exception as exc:  # sentencepiece and protobuf raise assorted types
         raise DamLoadError(f"cannot read {model}: {exc}") from exc
 
 
@@ -183,9 +182,9 @@ def check_weights(folder: Path, expected: Shapes, optional: tuple[str, ...] = ()
     for f in files:
         try:
             with safe_open(f, framework="pt") as st:
-                for key in st.keys():
+                for key in st.keys():  # noqa: SIM118 - safe_open is not iterable
                     found[key] = (tuple(st.get_slice(key).get_shape()), f)
-        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        except Exception as exc:  # safetensors raises its own error types
             raise DamLoadError(f"{f} is not a readable safetensors file (truncated or corrupt?): {exc}") from exc
     for key, shape in expected.items():
         if key not in found:
@@ -203,7 +202,7 @@ def read_tensors(files: list[Path], prefix: str = "") -> dict[str, torch.Tensor]
     tensors = {}
     for f in files:
         with safe_open(f, framework="pt") as st:
-            for key in st.keys():
+            for key in st.keys():  # noqa: SIM118 - safe_open is not iterable
                 if key.startswith(prefix):
                     tensors[key[len(prefix):]] = st.get_tensor(key)
     return tensors
@@ -241,6 +240,6 @@ def _blame(path: Path) -> Iterator[None]:
         yield
     except DamLoadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - config classes raise assorted validation errors
+    except Exception as exc:  # config classes raise assorted validation errors
         message = " ".join(str(exc).split())
         raise DamLoadError(f"{path}: {message}") from exc

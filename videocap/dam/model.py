@@ -18,7 +18,6 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +34,7 @@ from videocap.dam.tokenizer import DamTokenizer
 
 log = logging.getLogger(__name__)
 
-Item = Union[tuple[Sequence[Frame], Sequence[Mask]], tuple[Sequence[Frame], Sequence[Mask], Union[str, None]]]
+Item = tuple[Sequence[Frame], Sequence[Mask]] | tuple[Sequence[Frame], Sequence[Mask], str | None]
 
 TEMPERATURE, TOP_P, MAX_NEW_TOKENS = 0.2, 0.5, 512  # the reference's get_description defaults
 

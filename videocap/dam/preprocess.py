@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Union
 
 import numpy as np
 import torch
@@ -19,8 +18,8 @@ from PIL import Image
 
 from videocap.dam.config import PreprocessConfig
 
-Frame = Union[np.ndarray, Image.Image]
-Mask = Union[np.ndarray, Image.Image]
+Frame = np.ndarray | Image.Image
+Mask = np.ndarray | Image.Image
 
 MIN_FOCAL_SIDE = 48  # the focal box is at least 48x48 original pixels before being tripled
 
