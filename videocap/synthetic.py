@@ -13,6 +13,7 @@ in front of or behind each other. Backgrounds are plain, textured, or crops of b
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,12 +196,17 @@ def render_clip(objects: list[ShapeObject], background: np.ndarray, num_frames: 
     """Draw the objects over the background; later objects occlude earlier ones."""
     rng = rng or np.random.default_rng(0)
     height, width = background.shape[:2]
+    base = background.astype(np.int16)
+    # Mild sensor noise keeps flat colours from being trivially separable by value alone; a few
+    # pre-drawn noise fields, cycled, cost far less than fresh noise for every frame.
+    noise = [np.round(rng.normal(0, 3, size=base.shape)).astype(np.int16) for _ in range(3)]
+    colours = {o.object_id: np.array(COLOURS[o.colour], np.int16) for o in objects}
     frames, masks = [], []
     for t in range(num_frames):
-        frame = background.copy()
         full = {o.object_id: draw_mask(o.shape, o.centre(t), o.radius, o.angle, (width, height)) for o in objects}
+        frame = base + noise[t % len(noise)]
         for o in objects:
-            frame[full[o.object_id]] = COLOURS[o.colour]
+            frame[full[o.object_id]] = colours[o.object_id] + noise[t % len(noise)][full[o.object_id]]
         visible: dict[int, np.ndarray] = {}
         covered = np.zeros((height, width), bool)
         for o in reversed(objects):  # front to back
@@ -208,9 +214,7 @@ def render_clip(objects: list[ShapeObject], background: np.ndarray, num_frames: 
             covered |= full[o.object_id]
             if mask.any():
                 visible[o.object_id] = mask
-        # Mild sensor noise keeps the flat colours from being trivially separable by value alone.
-        noise = rng.normal(0, 3, size=frame.shape)
-        frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
         masks.append(visible)
     return SyntheticClip(frames, masks, objects, fps, background_kind)
 
@@ -244,3 +248,62 @@ def clip_truth(clip: SyntheticClip) -> dict:
     width, height = clip.size
     return {"fps": clip.fps, "width": width, "height": height, "num_frames": len(clip.frames),
             "background": clip.background, "objects": objects, **clip.meta}
+
+
+# -- captions from the ground truth (for training and evaluating the demo captioner) --
+
+DIRECTION_WORDS = ("left", "right", "up", "down", "still")
+
+
+def _overlaps(clip: SyntheticClip, a: ShapeObject, b: ShapeObject) -> bool:
+    """Whether two objects' full shapes ever overlap on screen (one then hides part of the other)."""
+    width, height = clip.size
+    for t in range(0, len(clip.frames), 2):
+        (ax, ay), (bx, by) = a.centre(t), b.centre(t)
+        if math.hypot(ax - bx, ay - by) < 0.8 * (a.radius + b.radius) and -a.radius < ax < width + a.radius \
+                and -a.radius < ay < height + a.radius:
+            return True
+    return False
+
+
+def describe_object(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
+    """A caption of one object from the truth, in one of several phrasings.
+
+    The first sentence always names the object's colour, shape and motion with the generator's words
+    (red, green, blue, yellow, white, black; circle, square, triangle, star; left, right, up, down, still),
+    so an evaluation can read them from it; a second sentence may say what it passes behind or in front of.
+    """
+    rng = rng or np.random.default_rng(object_id)
+    obj = next(o for o in clip.objects if o.object_id == object_id)
+    name = f"{obj.colour} {obj.shape}"
+    sized = f"{obj.size} {name}" if rng.random() < 0.5 else name
+    if obj.motion == "still":
+        choices = [f"A {sized} that stays still.", f"The {sized} is still.", f"A {sized} standing still."]
+    else:
+        choices = [f"A {sized} moving {obj.motion}.", f"The {sized} moves {obj.motion}.",
+                   f"A {sized} that is going {obj.motion}."]
+    first = str(rng.choice(choices))
+    order = [o.object_id for o in clip.objects]
+    relations = []
+    for other in clip.objects:
+        if other.object_id != object_id and _overlaps(clip, obj, other):
+            behind = order.index(other.object_id) > order.index(object_id)
+            relations.append(f"passes {'behind' if behind else 'in front of'} the {other.colour} {other.shape}")
+    if relations:
+        first += f" It {' and '.join(relations[:2])}."
+    return first
+
+
+def caption_words(caption: str) -> tuple[str | None, str | None, str]:
+    """(colour, shape, motion) as the first sentence of a caption names them; motion like ``motion_words``."""
+    first = caption.split(".")[0].lower()
+    words = re.findall(r"[a-z]+", first)
+    colour = next((w for w in words if w in COLOURS), None)
+    shape = next((w for w in words if w in SHAPES), None)
+    if "still" in words:
+        return colour, shape, "still"
+    horizontal = next((w for w in words if w in ("left", "right")), "")
+    vertical = next((w for w in words if w in ("up", "down")), "")
+    if horizontal and vertical:
+        return colour, shape, f"{vertical} and to the {horizontal}"
+    return colour, shape, horizontal or vertical or "none"

@@ -29,6 +29,7 @@ class DamTokenizer:
         proto.normalizer_spec.add_dummy_prefix = False
         self.sp = spm.SentencePieceProcessor()
         self.sp.LoadFromSerializedProto(proto.SerializeToString())
+        self.model_proto = model_proto  # the original file, for saving a checkpoint
         self.add_bos = add_bos
         self.add_prefix_space = add_prefix_space
         self.bos_id = self.sp.bos_id()

@@ -1,0 +1,334 @@
+"""Training and fine-tuning DAM: (frames, masks, caption) items -> a checkpoint in the official layout.
+
+NVIDIA released DAM without training code. This trains any checkpoint ``DamModel.from_pretrained`` loads
+(the real DAM-3B-Video on a GPU), or a new small model from an architecture file, with exactly the
+inference preprocessing and prompt: the caption follows "ASSISTANT:" and ends with EOS, and the loss is
+taken on the caption tokens only.
+
+Optional auxiliary losses (``--aux-weight``) help a small model from scratch: linear heads on the mean
+visual token of each frame predict the object's colour, shape, per-frame position and motion. They push
+the vision side to encode what the captions need, sooner; the heads are not saved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from videocap.dam.config import synthetic_config
+from videocap.dam.model import DamModel
+from videocap.dam.preprocess import check_inputs, make_cimages
+from videocap.dam.prompt import IMAGE_TOKEN_ID, SYSTEM, make_query, prompt_ids
+from videocap.dam.saving import save_pretrained
+from videocap.dam.tokenizer import DamTokenizer
+from videocap.errors import UserError
+
+IGNORE = -100
+STATE_FILE = "training_state.pt"
+
+
+@dataclass
+class Example:
+    """One training item; ``attributes`` (optional) feed the auxiliary heads."""
+
+    frames: list[np.ndarray]
+    masks: list[np.ndarray]
+    caption: str
+    attributes: dict | None = None  # colour, shape, motion (class indices), centres [[x, y] per frame, 0-1]
+
+
+@dataclass
+class EncodedSet:
+    """Examples preprocessed once: cimages and token ids, ready for batches."""
+
+    pixels: torch.Tensor  # uint8 [items, frames, 8, S, S]
+    prompt: list[list[int]]  # prompt ids with IMAGE_TOKEN_ID placeholders
+    caption: list[list[int]]  # caption ids + EOS
+    attributes: list[dict | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.caption)
+
+
+def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
+    pixels, prompts, captions = [], [], []
+    tokenizer = model.tokenizer
+    eos = model.config.eos_token_ids[0]
+    for ex in examples:
+        rgb, masks = check_inputs(ex.frames, ex.masks)
+        pixels.append(make_cimages(rgb, masks, model.config.preprocess))
+        prompts.append(prompt_ids(tokenizer, model.default_query(len(rgb)), len(rgb)))
+        ids = tokenizer.encode(ex.caption)
+        captions.append((ids[1:] if tokenizer.add_bos else ids) + [eos])
+    sizes = {p.shape for p in pixels}
+    if len(sizes) != 1:
+        raise UserError(f"all training items need the same number of frames; got shapes {sorted(sizes)}")
+    return EncodedSet(torch.stack(pixels), prompts, captions, [ex.attributes for ex in examples])
+
+
+def read_jsonl(path: Path) -> list[Example]:
+    """A dataset file: one JSON object per line, {"frames": [image paths], "masks": [mask paths], "caption": str};
+    relative paths are relative to the file."""
+    from PIL import Image
+
+    examples = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            frames = [np.asarray(Image.open(path.parent / p).convert("RGB")) for p in item["frames"]]
+            masks = [np.asarray(Image.open(path.parent / p).convert("L")) for p in item["masks"]]
+            examples.append(Example(frames, masks, str(item["caption"])))
+        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}:{n}: bad training item ({type(exc).__name__}: {exc})") from exc
+    if not examples:
+        raise UserError(f"{path}: no training items")
+    return examples
+
+
+# -- new models --
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int) -> bytes:
+    """A Llama-style SentencePiece model (BPE, byte fallback, <unk>/<s>/</s> = 0/1/2) for ``texts``."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=model, model_type="bpe", vocab_size=vocab_size,
+        byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, character_coverage=1.0,
+        normalization_rule_name="identity", add_dummy_prefix=True, remove_extra_whitespaces=False,
+        split_digits=True, max_sentence_length=4096, hard_vocab_limit=False, minloglevel=2,
+    )
+    return model.getvalue()
+
+
+def new_model(arch: dict, texts: Sequence[str], device: str | torch.device = "cpu",
+              seed: int = 0) -> tuple[DamModel, bytes]:
+    """A randomly initialised DAM of the architecture ``arch`` with a tokenizer trained on ``texts``.
+
+    ``arch`` keys: vocab_size, image_size, patch_size, vision_width, vision_layers, vision_heads, vision_mlp,
+    llm_width, llm_layers, llm_heads, llm_mlp, masked_cross_attn (optional), max_length (optional).
+    """
+    arch = dict(arch)
+    vocab = int(arch.pop("vocab_size"))
+    # The chat prompt is part of every item: include it so that it gets compact pieces.
+    corpus = list(texts) + [f"{SYSTEM} USER: {make_query('dam-3b-video', n)} ASSISTANT:" for n in (1, 8)] * 50
+    proto = train_tokenizer(corpus, vocab)
+    tokenizer = DamTokenizer(proto)
+    torch.manual_seed(seed)
+    config = synthetic_config(vocab_size=len(tokenizer), **arch)
+    model = DamModel.from_config(config, tokenizer, device=device, dtype=torch.float32)
+    for block in model.vision.context_provider.layers:  # small random gates, so that gradients reach the blocks
+        if block.attn_factor is not None:
+            nn.init.constant_(block.attn_factor, 0.1)
+            nn.init.constant_(block.mlp_factor, 0.1)
+    return model, proto
+
+
+def load_init(init: str, texts: Sequence[str], device: str | torch.device) -> tuple[DamModel, bytes]:
+    """``init`` is an architecture file (.yaml/.json) for a new model, or a checkpoint folder or hub id."""
+    path = Path(init)
+    if path.suffix in {".yaml", ".yml", ".json"}:
+        if not path.is_file():
+            raise UserError(f"--init {init}: no such architecture file")
+        arch = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(arch, dict):
+            raise UserError(f"--init {init}: expected a mapping of architecture sizes")
+        return new_model(arch, texts, device)
+    model = DamModel.from_pretrained(init, device=device, dtype=torch.float32 if str(device) == "cpu" else None)
+    return model, model.tokenizer.model_proto
+
+
+# -- training --
+
+class AuxHeads(nn.Module):
+    """Linear probes on per-frame mean visual tokens (training only)."""
+
+    def __init__(self, dim: int, frames: int, colours: int, shapes: int, motions: int) -> None:
+        super().__init__()
+        self.colour, self.shape = nn.Linear(dim, colours), nn.Linear(dim, shapes)
+        self.position = nn.Linear(dim, 2)
+        self.motion = nn.Linear(frames * dim, motions)
+
+    def loss(self, pooled: torch.Tensor, attrs: list[dict]) -> torch.Tensor:
+        """``pooled`` [B, F, D]; ``attrs`` with colour/shape/motion indices and centres [F, 2]."""
+        device = pooled.device
+        target = {k: torch.tensor([a[k] for a in attrs], device=device) for k in ("colour", "shape", "motion")}
+        centres = torch.tensor(np.array([a["centres"] for a in attrs]), dtype=pooled.dtype, device=device)
+        mean = pooled.mean(1)
+        return (F.cross_entropy(self.colour(mean), target["colour"]) + F.cross_entropy(self.shape(mean), target["shape"])
+                + F.cross_entropy(self.motion(pooled.flatten(1)), target["motion"])
+                + 10 * F.mse_loss(self.position(pooled), centres))
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 3000
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-3  # LLM
+    vision_lr: float = 2e-3  # tower, mask conv, context provider, projector, aux heads
+    weight_decay: float = 0.01
+    warmup: int = 100
+    freeze: tuple[str, ...] = ()  # "vision" and/or "llm"
+    aux_weight: float = 0.0
+    save_every: int = 250
+    seed: int = 0
+    threads: int | None = None
+
+
+def batch_loss(model: DamModel, data: EncodedSet, index: Sequence[int], heads: AuxHeads | None,
+               aux_weight: float) -> tuple[torch.Tensor, float]:
+    """Mean caption-token cross-entropy (+ the auxiliary loss); returns (loss, caption loss)."""
+    device = model.device
+    frames = data.pixels.shape[1]
+    pixels = data.pixels[list(index)].flatten(0, 1).to(device)
+    visual = model.vision(pixels)  # [B*F, T, D]
+    table = model.llm.get_input_embeddings()
+    rows, labels = [], []
+    for b, i in enumerate(index):
+        prompt, caption = data.prompt[i], data.caption[i]
+        text = table(torch.tensor([max(t, 0) for t in prompt] + caption, device=device))
+        parts, label, start, k = [], [], 0, b * frames
+        for pos in (p for p, t in enumerate(prompt) if t == IMAGE_TOKEN_ID):
+            parts += [text[start:pos], visual[k]]
+            label += [IGNORE] * (pos - start + visual.shape[1])
+            start, k = pos + 1, k + 1
+        parts.append(text[start:])
+        label += [IGNORE] * (len(prompt) - start) + caption
+        rows.append(torch.cat(parts))
+        labels.append(label)
+    length = max(len(r) for r in rows)
+    embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
+    attention = torch.zeros(len(rows), length, dtype=torch.long, device=device)
+    target = torch.full((len(rows), length), IGNORE, dtype=torch.long, device=device)
+    for b, (row, label) in enumerate(zip(rows, labels)):  # right padding: the prompts come first
+        embeds[b, :len(row)] = row
+        attention[b, :len(row)] = 1
+        target[b, :len(label)] = torch.tensor(label, device=device)
+    logits = model.llm(inputs_embeds=embeds, attention_mask=attention, use_cache=False).logits
+    caption_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target[:, 1:].flatten(), ignore_index=IGNORE)
+    loss = caption_loss
+    if heads is not None and aux_weight > 0:
+        attrs = [data.attributes[i] for i in index]
+        if all(a is not None for a in attrs):
+            pooled = visual.float().mean(1).view(len(index), frames, -1)
+            loss = loss + aux_weight * heads.loss(pooled, attrs)
+    return loss, caption_loss.item()
+
+
+def _param_groups(model: DamModel, heads: AuxHeads | None, s: TrainSettings) -> list[dict]:
+    groups: dict[str, list[nn.Parameter]] = {"vision": [], "vision_nodecay": [], "llm": [], "llm_nodecay": []}
+    for name, module in (("vision", model.vision), ("llm", model.llm), ("vision", heads)):
+        if module is None or name in s.freeze:
+            continue
+        for p in module.parameters():
+            p.requires_grad_(True)
+            groups[name + ("_nodecay" if p.ndim < 2 else "")].append(p)
+    lrs = {"vision": s.vision_lr, "llm": s.lr}
+    return [{"params": params, "lr": lrs[key.split("_")[0]], "base_lr": lrs[key.split("_")[0]],
+             "weight_decay": 0.0 if key.endswith("nodecay") else s.weight_decay}
+            for key, params in groups.items() if params]
+
+
+def state_dir(out_dir: str | Path) -> Path:
+    """Where training keeps its resumable state for the model folder ``out_dir`` (beside it, not in it)."""
+    out = Path(out_dir)
+    return out.with_name(out.name + ".state")
+
+
+def train(model: DamModel, tokenizer_model: bytes, data: EncodedSet, out_dir: str | Path, settings: TrainSettings,
+          heads: AuxHeads | None = None, resume: bool = False) -> DamModel:
+    """Train ``model`` on ``data``. Every ``save_every`` steps the model is written to ``out_dir`` in the official
+    layout, and the optimizer state to ``state_dir(out_dir)``, with a JSON-lines log of the loss there."""
+    s = settings
+    out = Path(out_dir)
+    state = state_dir(out)
+    state.mkdir(parents=True, exist_ok=True)
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    torch.manual_seed(s.seed)
+    rng = random.Random(s.seed)
+    model.train()
+    model.requires_grad_(False)
+    groups = _param_groups(model, heads, s)
+    if not groups:
+        raise UserError("nothing to train: both the vision side and the LLM are frozen")
+    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98))
+    step = 0
+    if resume and (state / STATE_FILE).is_file():
+        saved = torch.load(state / STATE_FILE, map_location=model.device, weights_only=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        if heads is not None and saved.get("heads"):
+            heads.load_state_dict(saved["heads"])
+        step = int(saved["step"])
+        rng.setstate(_tuple(saved["rng"]))
+    order: list[int] = []
+    log_file = (state / "log.jsonl").open("a", encoding="utf-8")
+    bar = tqdm(total=s.steps, initial=step, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
+    started, recent = time.perf_counter(), []
+    while step < s.steps:
+        lr_scale = min(1.0, (step + 1) / max(s.warmup, 1)) * (0.55 + 0.45 * math.cos(math.pi * step / s.steps))
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * lr_scale
+        optimizer.zero_grad(set_to_none=True)
+        caption_loss = 0.0
+        for _ in range(s.grad_accum):
+            if len(order) < s.batch_size:
+                fresh = list(range(len(data)))
+                rng.shuffle(fresh)
+                order += fresh
+            index, order = order[:s.batch_size], order[s.batch_size:]
+            loss, part = batch_loss(model, data, index, heads, s.aux_weight)
+            (loss / s.grad_accum).backward()
+            caption_loss += part / s.grad_accum
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+        optimizer.step()
+        step += 1
+        recent = (recent + [caption_loss])[-50:]
+        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+        bar.update(1)
+        log_file.write(json.dumps({"step": step, "loss": round(caption_loss, 4),
+                                   "seconds": round(time.perf_counter() - started, 1)}) + "\n")
+        log_file.flush()
+        if step % s.save_every == 0 or step == s.steps:
+            _checkpoint(model, tokenizer_model, optimizer, heads, step, rng, out, state)
+    bar.close()
+    log_file.close()
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _tuple(value):
+    return tuple(_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+def _checkpoint(model: DamModel, tokenizer_model: bytes, optimizer: torch.optim.Optimizer, heads: AuxHeads | None,
+                step: int, rng: random.Random, out: Path, state: Path) -> None:
+    save_pretrained(model, out, tokenizer_model)
+    saved = {"step": step, "optimizer": optimizer.state_dict(), "heads": heads.state_dict() if heads else None,
+             "rng": _listify(rng.getstate())}
+    tmp = state / f".{STATE_FILE}.partial"
+    torch.save(saved, tmp)
+    tmp.replace(state / STATE_FILE)
+
+
+def _listify(value):
+    return [_listify(v) for v in value] if isinstance(value, tuple) else value

@@ -1,0 +1,92 @@
+"""``videocap train-dam``: train or fine-tune a DAM checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from videocap.errors import UserError
+
+SHAPES_PREFIX = "shapes:"
+SHAPES_SEED_BASE = 2_000_000  # training clips; evaluations use seeds below 1_000_000
+
+
+def load_examples(data: str, processes: int):
+    from videocap.dam.shapes_data import shape_examples
+    from videocap.dam.train import read_jsonl
+
+    if data.startswith(SHAPES_PREFIX):
+        count = data[len(SHAPES_PREFIX):]
+        if not count.isdigit() or int(count) < 1:
+            raise UserError(f"--data {data}: use shapes:N with N generated clips, e.g. shapes:3000")
+        return shape_examples(range(SHAPES_SEED_BASE, SHAPES_SEED_BASE + int(count)), processes=processes)
+    path = Path(data)
+    if not path.is_file():
+        raise UserError(f"--data {data}: no such file (give a .jsonl of frames, masks and captions, or shapes:N)")
+    return read_jsonl(path)
+
+
+@click.command("train-dam", epilog="""\b
+Examples:
+  # the bundled demo captioner (samples/models/shapes-dam), on the CPU:
+  videocap train-dam --data shapes:2500 --init configs/demo-dam.yaml --out samples/models/shapes-dam \\
+      --steps 3000 --aux-weight 0.5 --threads 2
+  # fine-tune DAM-3B-Video on your own items (one JSON per line: frames, masks, caption), LLM frozen:
+  videocap train-dam --data items.jsonl --init nvidia/DAM-3B-Video --out dam-tuned --freeze llm --device cuda
+""")
+@click.option("--data", required=True, help="A .jsonl of {frames, masks, caption} items, or shapes:N for N "
+                                            "generated shape clips.")
+@click.option("--init", "init", required=True, help="A DAM checkpoint (folder or hub id) to fine-tune, or an "
+                                                    "architecture file (.yaml) for a new model.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Model folder (official DAM layout); training state goes to OUT.state/.")
+@click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the LLM.")
+@click.option("--vision-lr", type=float, default=2e-3, show_default=True,
+              help="Learning rate of the tower, context provider and projector.")
+@click.option("--freeze", type=click.Choice(["vision", "llm"]), multiple=True, help="Keep a part fixed.")
+@click.option("--aux-weight", type=float, default=0.0, show_default=True,
+              help="Weight of the auxiliary attribute losses (shapes data only).")
+@click.option("--save-every", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT and OUT.state/.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch CPU threads.")
+@click.option("--device", default=None, help="cpu, cuda, ... [default: CUDA when present].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes generating shapes data.")
+def train_dam(data: str, init: str, out: Path, steps: int, batch_size: int, grad_accum: int, lr: float,
+              vision_lr: float, freeze: tuple[str, ...], aux_weight: float, save_every: int, resume: bool,
+              threads: int | None, device: str | None, seed: int, processes: int) -> None:
+    """Train or fine-tune DAM on (frames, masks, caption) items; saves in the official checkpoint layout."""
+    import torch
+
+    from videocap.dam.shapes_data import MOTIONS
+    from videocap.dam.train import AuxHeads, TrainSettings, encode_examples, load_init, state_dir, train
+    from videocap.synthetic import COLOURS, SHAPES
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    click.echo(f"preparing data {data} ...", err=True)
+    examples = load_examples(data, processes)
+    if resume and (state_dir(out) / "training_state.pt").is_file():
+        model, proto = load_init(str(out), [], device)
+    else:
+        model, proto = load_init(init, [ex.caption for ex in examples], device)
+    encoded = encode_examples(model, examples)
+    del examples
+    heads = None
+    if aux_weight > 0:
+        if any(a is None for a in encoded.attributes):
+            raise UserError("--aux-weight needs attribute labels, which only shapes:N data has")
+        heads = AuxHeads(model.config.llm.hidden_size,
+                         encoded.pixels.shape[1], len(COLOURS), len(SHAPES), len(MOTIONS)).to(model.device)
+    params = sum(p.numel() for p in model.parameters())
+    click.echo(f"{len(encoded)} items, {params / 1e6:.2f} M parameters, training on {device}", err=True)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, vision_lr=vision_lr,
+                             freeze=freeze, aux_weight=aux_weight, save_every=save_every, seed=seed, threads=threads)
+    train(model, proto, encoded, out, settings, heads, resume=resume)
+    click.echo(f"wrote {out}", err=True)
