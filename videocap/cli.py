@@ -119,6 +119,10 @@ from videocap.dam.cli import describe  # noqa: E402
 
 cli.add_command(describe)
 
+from videocap.dam.train_cli import train_dam  # noqa: E402
+
+cli.add_command(train_dam)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
