@@ -141,33 +141,42 @@ class VisionEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         ctx = self.config.context
+        n, _, height, width = pixels.shape
         # A focal view identical to the full view (the crop is the whole frame) skips the context provider.
         is_cimage = (pixels[:, :4] != pixels[:, 4:]).flatten(1).any(1)
         if ctx.treat_image_as_cimage:
             is_cimage[:] = True
         x = normalize(pixels, self.config.preprocess).to(self.tower.dtype)
-        if ctx.context_image_as_queries:
-            x = torch.cat([x[:, 4:], x[:, :4]], dim=1)
-        features = self.encode(x[:, :4])
+        # Both views of every frame in one convolution: [N, 8, S, S] is [2N, 4, S, S] in memory.
+        views = self.embed(x.view(2 * n, 4, height, width)).unflatten(0, (n, 2))
+        context_view, query_view = (1, 0) if ctx.context_image_as_queries else (0, 1)
+        features = self.encode(views[:, context_view])
         idx = is_cimage.nonzero()[:, 0]
         if idx.numel():
             key_mask = self.key_mask(pixels[idx, 3]) if ctx.masked_cross_attn else None
-            focal = self.encode(x[idx, 4:], context=features[idx], key_mask=key_mask)
+            focal = self.encode(views[idx, query_view], context=features[idx], key_mask=key_mask)
             features = features.index_copy(0, idx, focal)
         return self.projector(features)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Patch embedding of RGB plus the separate mask-channel conv (with its own bias), plus positions."""
+        """Patch embedding of RGB plus the mask channel's own conv (and bias), plus positions.
+
+        The two convolutions are summed as one 4-channel convolution (same result up to rounding).
+        """
         emb = self.tower.embeddings
-        e = emb.patch_embedding(x[:, :3])
+        weight, bias = emb.patch_embedding.weight, emb.patch_embedding.bias
         if self.mask_patch_embedding is not None:
-            e = e + self.mask_patch_embedding(x[:, 3:4])
+            weight = torch.cat([weight, self.mask_patch_embedding.weight], dim=1)
+            bias = bias + self.mask_patch_embedding.bias
+        else:
+            x = x[:, :3]
+        e = F.conv2d(x, weight, bias, stride=emb.patch_embedding.stride)
         return e.flatten(2).transpose(1, 2) + emb.position_embedding.weight
 
-    def encode(self, x: torch.Tensor, context: torch.Tensor | None = None,
+    def encode(self, h: torch.Tensor, context: torch.Tensor | None = None,
                key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The selected hidden state of the tower; with ``context``, each layer is followed by its CrossBlock."""
-        h = self.embed(x)
+        """The selected hidden state of the tower from embeddings ``h``; with ``context``, each layer is
+        followed by its CrossBlock."""
         blocks = self.context_provider.layers
         for i, layer in enumerate(self.tower.encoder.layers[:self.config.layers_to_run]):
             h = layer(h, attention_mask=None)
@@ -374,13 +383,18 @@ class DamModel(nn.Module):
     def describe_batch(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
                        temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: int | None = None,
                        batch_size: int = 16) -> list[str]:
-        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each."""
-        texts = []
-        for start in range(0, len(items), batch_size):
-            group = items[start:start + batch_size]
+        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each.
+
+        Objects with the same number of frames are batched together, so that little padding is needed.
+        """
+        order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+        texts = [""] * len(items)
+        for start in range(0, len(order), batch_size):
+            group = order[start:start + batch_size]
             seed_k = None if seed is None else seed + start
-            for ids in self.generate_batch_ids(group, max_new_tokens, temperature, top_p, seed_k):
-                texts.append(finish_text(self.tokenizer.decode(ids)))
+            ids = self.generate_batch_ids([items[i] for i in group], max_new_tokens, temperature, top_p, seed_k)
+            for i, row in zip(group, ids, strict=True):
+                texts[i] = finish_text(self.tokenizer.decode(row))
         return texts
 
     @torch.inference_mode()

@@ -74,6 +74,7 @@ def focal_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _pad_square(img: Image.Image, fill: int | tuple[int, ...]) -> Image.Image:
+    """The image centred on a square of ``fill`` (offsets rounded down), as the reference's "pad" mode."""
     w, h = img.size
     side = max(w, h)
     out = Image.new(img.mode, (side, side), fill)
@@ -81,30 +82,43 @@ def _pad_square(img: Image.Image, fill: int | tuple[int, ...]) -> Image.Image:
     return out
 
 
-def render_view(image: np.ndarray, mask: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
-    """One view as uint8 ``[4, H, W]``: RGB then the mask (0/255 before resizing), both PIL-resized."""
-    img = Image.fromarray(image)
-    msk = Image.fromarray(mask * np.uint8(255))  # mode L; resizing L equals channel 0 of the reference's RGB copy
+def _resized(img: Image.Image, fill: int | tuple[int, ...], cfg: PreprocessConfig) -> np.ndarray:
     if cfg.aspect_ratio == "pad":
-        fill = tuple(int(m * 255) for m in cfg.image_mean)
-        img, msk = _pad_square(img, fill), _pad_square(msk, fill[0])
-    size = (cfg.width, cfg.height)
-    rgb = np.asarray(img.resize(size, cfg.resample))
-    m = np.asarray(msk.resize(size, cfg.resample))
+        img = _pad_square(img, fill)
+    return np.asarray(img.resize((cfg.width, cfg.height), cfg.resample))
+
+
+def _fills(cfg: PreprocessConfig) -> tuple[tuple[int, ...], int]:
+    """Padding colours of the "pad" mode: the mean grey, for the image and for its mask."""
+    fill = tuple(int(m * 255) for m in cfg.image_mean)
+    return fill, fill[0]
+
+
+def render_view(img: Image.Image, msk: Image.Image, cfg: PreprocessConfig, rgb: np.ndarray | None = None) -> np.ndarray:
+    """One view as uint8 ``[4, H, W]``: the RGB image and its 0/255 mask (mode L), both PIL-resized.
+
+    Resizing the L mask gives exactly channel 0 of the reference's RGB copy of it. ``rgb`` is the
+    already resized image, when another object on the same frame resized it.
+    """
+    fill, mask_fill = _fills(cfg)
     out = np.empty((4, cfg.height, cfg.width), dtype=np.uint8)
-    out[:3] = rgb.transpose(2, 0, 1)
-    out[3] = m
+    out[:3] = (_resized(img, fill, cfg) if rgb is None else rgb).transpose(2, 0, 1)
+    out[3] = _resized(msk, mask_fill, cfg)
     return out
 
 
-def make_cimage(image: np.ndarray, mask: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+def make_cimage(image: np.ndarray, mask: np.ndarray, cfg: PreprocessConfig,
+                full_rgb: np.ndarray | None = None) -> np.ndarray:
     """The 8-channel uint8 cimage of one frame: full view then focal view (spec §3.1)."""
-    full = render_view(image, mask, cfg)
+    img = Image.fromarray(image)
+    msk = Image.fromarray(mask * np.uint8(255))
+    full = render_view(img, msk, cfg, full_rgb)
     r0, r1, c0, c1 = focal_box(mask)
     if (r0, r1, c0, c1) == (0, mask.shape[0], 0, mask.shape[1]):
         focal = full  # the crop is the whole frame: same pixels, same resize
     else:
-        focal = render_view(np.ascontiguousarray(image[r0:r1, c0:c1]), np.ascontiguousarray(mask[r0:r1, c0:c1]), cfg)
+        box = (c0, r0, c1, r1)
+        focal = render_view(img.crop(box), msk.crop(box), cfg)
     return np.concatenate([full, focal])
 
 
@@ -112,23 +126,38 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def make_cimages(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cfg: PreprocessConfig) -> torch.Tensor:
-    """uint8 ``[N, 8, H, W]`` for N frames; PIL releases the GIL while resizing, so frames run in threads."""
+    """uint8 ``[N, 8, H, W]`` for N frames; PIL releases the GIL while resizing, so frames run in threads.
+
+    A frame shared by several objects (the same array object) has its full view resized once.
+    """
     global _POOL
     if len(images) == 1:
         return torch.from_numpy(make_cimage(images[0], masks[0], cfg)[None])
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="dam-prep")
-    views = list(_POOL.map(lambda pair: make_cimage(pair[0], pair[1], cfg), zip(images, masks)))
-    return torch.from_numpy(np.stack(views))
+    unique = {id(image): image for image in images}
+    fill = _fills(cfg)[0]
+    resized = _POOL.map(lambda image: _resized(Image.fromarray(image), fill, cfg), unique.values())
+    full_rgb = dict(zip(unique, resized, strict=True))
+    views = _POOL.map(lambda pair: make_cimage(pair[0], pair[1], cfg, full_rgb[id(pair[0])]),
+                      zip(images, masks, strict=True))
+    return torch.from_numpy(np.stack(list(views)))
 
 
 def normalize(pixels: torch.Tensor, cfg: PreprocessConfig) -> torch.Tensor:
     """uint8 cimages -> float32 model input, bit-identical to the reference's processor.
 
-    The reference rescales in float64, rounds to float32, then normalizes in float32; the mask channel of
-    each view goes through the same pipeline as the red channel.
+    The reference rescales in float64, rounds to float32, then normalizes in float32, the mask channel of
+    each view like the red channel; a 256-entry table per channel holds those exact values.
     """
-    mean = torch.tensor([*cfg.image_mean, cfg.image_mean[0]] * 2, dtype=torch.float32, device=pixels.device)
-    std = torch.tensor([*cfg.image_std, cfg.image_std[0]] * 2, dtype=torch.float32, device=pixels.device)
-    x = (pixels.to(torch.float64) * cfg.rescale_factor).to(torch.float32)
-    return (x - mean.view(1, 8, 1, 1)) / std.view(1, 8, 1, 1)
+    mean = np.array([*cfg.image_mean, cfg.image_mean[0]] * 2, dtype=np.float32)[:, None]
+    std = np.array([*cfg.image_std, cfg.image_std[0]] * 2, dtype=np.float32)[:, None]
+    table = ((np.arange(256) * cfg.rescale_factor).astype(np.float32)[None] - mean) / std  # [8, 256]
+    if pixels.device.type == "cpu":  # numpy's take is several times faster than torch indexing on the CPU
+        src = pixels.numpy()
+        out = np.empty(src.shape, dtype=np.float32)
+        for c in range(8):
+            np.take(table[c], src[:, c], out=out[:, c])
+        return torch.from_numpy(out)
+    lut = torch.from_numpy(table).to(pixels.device)
+    return torch.stack([lut[c][pixels[:, c].long()] for c in range(8)], dim=1)
