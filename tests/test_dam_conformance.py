@@ -6,6 +6,7 @@ reference's float32 outputs; see their README for how conformance is judged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -107,6 +108,24 @@ def test_stream_seed_and_defaults(models: dict[str, DamModel], dam_fixtures_dir:
     pil = ([Image.fromarray(f) for f in case["frames"]], [Image.fromarray(m) for m in case["masks"]])
     assert model.describe(*pil, temperature=0, max_new_tokens=8) == model.describe(*args, temperature=0,
                                                                                     max_new_tokens=8)
+
+
+def test_tokenizer_and_pixels(models: dict[str, DamModel]) -> None:
+    from videocap.dam import preprocess
+
+    tokenizer = models["tiny-video"].tokenizer
+    assert tokenizer.encode("</s>") == [1, 2]  # spec §6.3
+    assert tokenizer.encode("a</s>b")[-2] == 2 and tokenizer.decode(tokenizer.encode("Hello world")) == "Hello world"
+    # The GPU path of the uint8 -> float table lookup gives the same values as the CPU one.
+    pixels = torch.randint(0, 256, (3, 8, 5, 7), dtype=torch.uint8)
+    table = np.random.default_rng(0).random((8, 256), dtype=np.float32)
+    assert torch.equal(preprocess._lookup_torch(pixels, table), preprocess._lookup_numpy(pixels, table))
+    # image_aspect_ratio "pad": a wide frame is centred on a mean-grey square before resizing.
+    cfg = dataclasses.replace(models["tiny-video"].config.preprocess, aspect_ratio="pad")
+    mask = np.zeros((20, 60), dtype=np.uint8)
+    mask[5:10, 5:10] = 1
+    cimage = preprocess.make_cimage(np.full((20, 60, 3), 255, dtype=np.uint8), mask, cfg)
+    assert (cimage[:3, 0] == 127).all() and (cimage[:3, 35] == 255).all() and (cimage[3, 0] == 127).all()
 
 
 # -- edge cases --

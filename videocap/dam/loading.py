@@ -209,11 +209,13 @@ def read_tensors(files: list[Path], prefix: str = "") -> dict[str, torch.Tensor]
 
 
 def load_hf_model(cls: type[M], folder: Path, config: Any, device: torch.device, dtype: torch.dtype) -> M:
-    """A transformers model from an already checked folder, with SDPA attention, quietly."""
+    """A transformers model from an already checked folder, with SDPA attention, quietly.
+
+    It is read on the CPU and then moved: a ``device_map`` would need the ``accelerate`` package.
+    """
     with _quiet_transformers():
         model = cls.from_pretrained(folder, config=config, dtype=dtype, attn_implementation="sdpa",
-                                    use_safetensors=True, local_files_only=True,
-                                    device_map={"": device} if device.type != "cpu" else None)
+                                    use_safetensors=True, local_files_only=True)
     return model.to(device).eval()
 
 

@@ -153,11 +153,18 @@ def normalize(pixels: torch.Tensor, cfg: PreprocessConfig) -> torch.Tensor:
     mean = np.array([*cfg.image_mean, cfg.image_mean[0]] * 2, dtype=np.float32)[:, None]
     std = np.array([*cfg.image_std, cfg.image_std[0]] * 2, dtype=np.float32)[:, None]
     table = ((np.arange(256) * cfg.rescale_factor).astype(np.float32)[None] - mean) / std  # [8, 256]
-    if pixels.device.type == "cpu":  # numpy's take is several times faster than torch indexing on the CPU
-        src = pixels.numpy()
-        out = np.empty(src.shape, dtype=np.float32)
-        for c in range(8):
-            np.take(table[c], src[:, c], out=out[:, c])
-        return torch.from_numpy(out)
+    # numpy's take is several times faster than torch indexing on the CPU; on a GPU, index there.
+    return _lookup_numpy(pixels, table) if pixels.device.type == "cpu" else _lookup_torch(pixels, table)
+
+
+def _lookup_numpy(pixels: torch.Tensor, table: np.ndarray) -> torch.Tensor:
+    src = pixels.numpy()
+    out = np.empty(src.shape, dtype=np.float32)
+    for c in range(table.shape[0]):
+        np.take(table[c], src[:, c], out=out[:, c])
+    return torch.from_numpy(out)
+
+
+def _lookup_torch(pixels: torch.Tensor, table: np.ndarray) -> torch.Tensor:
     lut = torch.from_numpy(table).to(pixels.device)
-    return torch.stack([lut[c][pixels[:, c].long()] for c in range(8)], dim=1)
+    return torch.stack([lut[c][pixels[:, c].long()] for c in range(table.shape[0])], dim=1)
