@@ -15,6 +15,8 @@ from types import TracebackType
 import imageio_ffmpeg
 import numpy as np
 
+from videocap.errors import UserError
+
 
 def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
@@ -25,19 +27,31 @@ class H264Writer:
 
     Use as a context manager; on an exception inside the block the partial file is removed.
     yuv420p needs even sizes, so odd widths/heights are padded by one pixel on the right/bottom.
+    ``audio_from``: a media file whose first audio stream (if any) is added as AAC, taken from
+    ``audio_start`` seconds for ``audio_duration`` seconds (to the end when None).
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 20,
-                 preset: str = "veryfast") -> None:
+                 preset: str = "veryfast", audio_from: str | os.PathLike | None = None, audio_start: float = 0.0,
+                 audio_duration: float | None = None) -> None:
         self.path = Path(path)
         self.size = size
         self.tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         width, height = size
         pad = "" if width % 2 == 0 and height % 2 == 0 else "pad=ceil(iw/2)*2:ceil(ih/2)*2,"
+        audio_in: list[str] = []
+        audio_out: list[str] = []
+        if audio_from is not None:
+            audio_in = ["-ss", f"{max(audio_start, 0.0):.6f}"]
+            if audio_duration is not None:
+                audio_in += ["-t", f"{max(audio_duration, 0.0):.6f}"]
+            audio_in += ["-i", str(audio_from)]
+            audio_out = ["-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
         self._cmd = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-",
-            "-vf", f"{pad}format=yuv420p", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            *audio_in,
+            "-vf", f"{pad}format=yuv420p", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), *audio_out,
             "-movflags", "+faststart", "-f", "mp4", str(self.tmp_path),
         ]
         self._proc: subprocess.Popen | None = None
@@ -52,18 +66,32 @@ class H264Writer:
         if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame of shape {frame.shape} {frame.dtype}; expected {(self.size[1], self.size[0], 3)} uint8")
         assert self._proc is not None and self._proc.stdin is not None, "use H264Writer as a context manager"
-        self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:  # ffmpeg stopped: say why
+            self._proc.wait()
+            raise _ffmpeg_error(self.path, self._proc.stderr.read().decode(errors="replace")) from None
         self.frames_written += 1
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._proc is not None
-        self._proc.stdin.close()
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
         stderr = self._proc.stderr.read().decode(errors="replace")
         code = self._proc.wait()
         if exc_type is not None or code != 0:
             self.tmp_path.unlink(missing_ok=True)
             if exc_type is None:
-                raise RuntimeError(f"ffmpeg failed to encode {self.path}: {stderr.strip().splitlines()[-1:]}")
+                raise _ffmpeg_error(self.path, stderr)
             return
         os.replace(self.tmp_path, self.path)
+
+
+def _ffmpeg_error(path: Path, stderr: str) -> Exception:
+    """A full disk is the user's to fix (one line, exit 2); anything else is a failure."""
+    if "No space left on device" in stderr:
+        return UserError(f"no space left on the device to write {path}: free some space or use --out elsewhere")
+    return RuntimeError(f"ffmpeg failed to encode {path}: {stderr.strip().splitlines()[-1:]}")
