@@ -31,3 +31,9 @@ def media_dir() -> Path:
 @pytest.fixture(scope="session")
 def dam_fixtures_dir() -> Path:
     return _need(SHARED_DIR / "fixtures" / "dam")
+
+
+@pytest.fixture(scope="session")
+def dam_checkpoint(dam_fixtures_dir) -> Path:
+    """A tiny random-weight DAM checkpoint in the official layout: gibberish captions, real plumbing."""
+    return _need(dam_fixtures_dir / "tiny-video")

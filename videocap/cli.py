@@ -6,8 +6,8 @@ Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-
 from pathlib import Path
 
 import click
@@ -15,7 +15,18 @@ import click
 from videocap.errors import UserError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+MAIN_EXAMPLES = """\b
+Examples:
+  videocap caption samples/shapes.mp4 --class circle --demo --out out/
+  videocap caption street.mp4 --class person --class dog --start 1:00 --end 2:00 --out street/
+  videocap image photos/ --class chair --out chairs/
+  videocap render out/captions.json
+  videocap track samples/shapes.mp4 --class circle --demo --out tracks.json
+  videocap COMMAND --help
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_EXAMPLES)
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="videocap")
 @click.pass_context
@@ -76,7 +87,8 @@ def track_settings(config_path: Path | None, demo: bool, classes: tuple[str, ...
     from videocap.pipeline import TrackSettings
 
     settings = merge(load_config(config_path, demo), **flags)
-    settings.pop("dam", None)
+    fields = {f.name for f in dataclasses.fields(TrackSettings)}
+    settings = {key: value for key, value in settings.items() if key in fields}  # not DAM's settings
     return TrackSettings(classes=classes, start=start, end=end, stride=stride, **settings)
 
 
@@ -114,6 +126,10 @@ def track(video: Path, out: Path, **options) -> None:
     print_track_summary(result)
     click.echo(f"wrote {out}", err=True)
 
+
+from videocap.commands import register  # noqa: E402
+
+register(cli, tracking_options, track_settings)
 
 from videocap.dam.cli import describe  # noqa: E402
 

@@ -1,0 +1,95 @@
+"""A cache of tracking results, so that captioning again with other DAM settings does not track again.
+
+An entry is keyed by the video's content (SHA-256), the frame range, the YOLO model (its file's
+SHA-256, or its name when ultralytics resolves it), the classes and every setting that changes the
+tracks (confidence, image size, device, the ByteTrack configuration, videocap's version). Tracks are
+cached before the ``min_frames`` filter and keyframe selection, which are redone on every run.
+
+The cache lives in ``$VIDEOCAP_CACHE_DIR``, else ``$XDG_CACHE_HOME/videocap``, else
+``~/.cache/videocap``. Entries are gzipped tracks JSON, written atomically; delete the folder to
+clear it. A cache that cannot be written only costs a warning.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from videocap import __version__
+from videocap.io import atomic_write_bytes
+from videocap.tracking import BYTETRACK_CONFIG
+
+CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    if explicit := os.environ.get("VIDEOCAP_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "videocap"
+
+
+def file_sha256(path: str | Path, memo: bool = True) -> str:
+    """SHA-256 of a file's bytes, remembered in the cache by (path, size, mtime) so big videos are hashed once."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo_key = hashlib.sha256(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}".encode()).hexdigest()
+    memo_file = cache_dir() / "hashes" / memo_key
+    if memo:
+        try:
+            digest = memo_file.read_text().strip()
+            if len(digest) == 64:
+                return digest
+        except OSError:
+            pass
+    digest_obj = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest_obj.update(chunk)
+    digest = digest_obj.hexdigest()
+    if memo:
+        _quietly_write(memo_file, digest.encode())
+    return digest
+
+
+def model_identity(model: str) -> str:
+    """A model file's content hash, or the name itself when it is not a local file (an ultralytics name)."""
+    path = Path(model)
+    return f"sha256:{file_sha256(path)}" if path.is_file() else f"name:{model}"
+
+
+def tracking_key(video_sha256: str, start: int, end: int, stride: int, model: str, classes, conf: float,
+                 imgsz: int | None, device: str | None) -> str:
+    parts = {
+        "video": video_sha256, "range": [start, end, stride], "model": model_identity(model),
+        "classes": sorted({c.strip().lower() for c in classes}), "conf": conf, "imgsz": imgsz,
+        "device": device, "tracker": BYTETRACK_CONFIG.read_text(), "videocap": __version__,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def load(key: str) -> dict | None:
+    """The cached tracks JSON for ``key``, or None (a damaged entry counts as missing)."""
+    path = cache_dir() / "tracks" / f"{key}.json.gz"
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, EOFError, ValueError):
+        return None
+
+
+def store(key: str, data: dict) -> None:
+    payload = gzip.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), compresslevel=5)
+    _quietly_write(cache_dir() / "tracks" / f"{key}.json.gz", payload)
+
+
+def _quietly_write(path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except Exception as exc:  # noqa: BLE001 - a cache must never fail the run
+        warnings.warn(f"cannot write the tracking cache {path.parent} ({exc}); set VIDEOCAP_CACHE_DIR to a "
+                      "writable folder to cache tracks", stacklevel=2)

@@ -1,0 +1,298 @@
+"""Drawing captions onto frames and photos, and the captioned video.
+
+Each object gets a semi-transparent mask and a box in its track's colour, a label (``circle #3``)
+and its caption in a word-wrapped box next to it: below the object, else above, right or left,
+wherever the box fits inside the frame without covering another caption, label or object. A caption
+that fits nowhere near its object goes to a side panel. Long captions are shown as pages of a few
+lines over the time the caption covers. Text bitmaps are made once per caption page and reused.
+
+The captioned video holds every frame of the captioned range (a frame between two processed frames
+of a ``--stride`` run shows the last processed one's objects), at the source's frame rate, as H.264
+yuv420p with the source's audio cut to the range.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from videocap.captioning import CaptionResult, track_colour, track_label
+from videocap.encode import H264Writer
+from videocap.errors import UserError
+from videocap.layout import TextStyle, page_at
+from videocap.masks import BoxMask
+from videocap.video import FrameRange, VideoReader
+
+MASK_ALPHA = 0.45
+BOX_ALPHA = 200  # opacity of caption boxes (0-255)
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+@dataclass
+class DrawObject:
+    """One object to draw on an image."""
+
+    key: Hashable  # identifies the object across frames (its caption bitmaps are cached under it)
+    label: str
+    colour: tuple[int, int, int]
+    box: tuple[float, float, float, float]
+    mask: BoxMask | None
+    lines: list[str]  # the caption page to show ([] for none)
+    page_key: Hashable = None  # identifies ``lines`` (caption and page) for the bitmap cache
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    r, g, b = colour
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 150 else (255, 255, 255)
+
+
+def blit(image: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
+    """Alpha-composite an RGBA bitmap onto an RGB image at (x, y), clipped to the image."""
+    height, width = image.shape[:2]
+    bh, bw = bitmap.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + bw, width), min(y + bh, height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    src = bitmap[y0 - y:y1 - y, x0 - x:x1 - x]
+    alpha = src[..., 3:4].astype(np.float32) / 255.0
+    region = image[y0:y1, x0:x1]
+    region[:] = (region * (1.0 - alpha) + src[..., :3] * alpha + 0.5).astype(np.uint8)
+
+
+class Overlay:
+    """Draws masks, boxes, labels and captions on images of one size."""
+
+    def __init__(self, size: tuple[int, int], style: TextStyle | None = None) -> None:
+        self.width, self.height = size
+        self.style = style or TextStyle.for_frame(*size)
+        self.thickness = max(1, round(min(size) / 240))
+        self.margin = max(2, self.style.padding)
+        self._bitmaps: dict = {}
+        self._choice: dict = {}  # object key -> last placement, kept while it still fits (no flicker)
+
+    # -- bitmaps --
+
+    def _text_block(self, lines: list[str], colour: tuple[int, int, int], label: str | None = None) -> np.ndarray:
+        style = self.style
+        font, label_font = style.font, style.label_font
+        width = max([font.getlength(line) for line in lines] + ([label_font.getlength(label)] if label else [0]))
+        rows = len(lines) + (1 if label else 0)
+        size = (int(width) + 2 * style.padding + 2, rows * style.line_height + 2 * style.padding)
+        img = Image.new("RGBA", size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(img)
+        draw.rounded_rectangle((0, 0, size[0] - 1, size[1] - 1), radius=style.padding, fill=(16, 16, 16, BOX_ALPHA),
+                               outline=colour + (255,), width=max(1, self.thickness))
+        baseline = style.padding + round(style.font_size * 0.9)
+        if label:
+            draw.text((style.padding + 1, baseline), label, font=label_font, fill=colour + (255,), anchor="ls")
+            baseline += style.line_height
+        for line in lines:
+            draw.text((style.padding + 1, baseline), line, font=font, fill=(255, 255, 255, 255), anchor="ls")
+            baseline += style.line_height
+        return np.asarray(img)
+
+    def _label(self, obj: DrawObject) -> np.ndarray:
+        key = ("label", obj.key, obj.label)
+        if key not in self._bitmaps:
+            font = self.style.label_font
+            ascent, descent = font.getmetrics()
+            pad = max(1, self.style.padding // 2)
+            size = (int(font.getlength(obj.label)) + 2 * pad + 1, ascent + descent + 2 * pad - descent // 2)
+            img = Image.new("RGBA", size, obj.colour + (255,))
+            ImageDraw.Draw(img).text((pad, pad + ascent - descent // 4), obj.label, font=font,
+                                     fill=_text_colour(obj.colour) + (255,), anchor="ls")
+            self._bitmaps[key] = np.asarray(img)
+        return self._bitmaps[key]
+
+    def _caption(self, obj: DrawObject, with_label: bool) -> np.ndarray:
+        key = ("caption", obj.key, obj.page_key, with_label)
+        if key not in self._bitmaps:
+            self._bitmaps[key] = self._text_block(obj.lines, obj.colour, obj.label if with_label else None)
+        return self._bitmaps[key]
+
+    def forget(self, key: Hashable) -> None:
+        """Drop the cached bitmaps of an object that will not be seen again."""
+        for cache_key in [k for k in self._bitmaps if k[1] == key]:
+            del self._bitmaps[cache_key]
+        self._choice.pop(key, None)
+
+    # -- drawing --
+
+    def draw(self, image: np.ndarray, objects: list[DrawObject]) -> np.ndarray:
+        out = np.array(image, dtype=np.uint8, copy=True)
+        for obj in objects:
+            if obj.mask is not None and obj.mask.width and obj.mask.height:
+                m = obj.mask
+                region = out[m.y0:m.y0 + m.height, m.x0:m.x0 + m.width]
+                inside = m.crop
+                blended = region[inside] * (1.0 - MASK_ALPHA) + np.array(obj.colour, np.float32) * MASK_ALPHA
+                region[inside] = (blended + 0.5).astype(np.uint8)
+        for obj in objects:
+            x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
+            cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), obj.colour, self.thickness)
+        occupied: list[Rect] = []
+        for obj in objects:
+            bitmap = self._label(obj)
+            bh, bw = bitmap.shape[:2]
+            x = int(min(max(obj.box[0], 0), max(self.width - bw, 0)))
+            y = int(obj.box[1]) - bh
+            if y < 0:
+                y = int(max(obj.box[1], 0))
+            blit(out, bitmap, x, y)
+            occupied.append((x, y, x + bw, y + bh))
+        boxes = [tuple(int(round(v)) for v in obj.box) for obj in objects]
+        panel: list[DrawObject] = []
+        for n, obj in enumerate(objects):
+            if not obj.lines:
+                continue
+            bitmap = self._caption(obj, with_label=False)
+            others = [b for i, b in enumerate(boxes) if i != n]
+            spot = self._place(obj, bitmap.shape[1], bitmap.shape[0], occupied, others)
+            if spot is None:
+                panel.append(obj)
+                continue
+            x, y = spot
+            blit(out, bitmap, x, y)
+            occupied.append((x, y, x + bitmap.shape[1], y + bitmap.shape[0]))
+        if panel:
+            self._draw_panel(out, panel, objects)
+        return out
+
+    def _candidates(self, obj: DrawObject, width: int, height: int) -> dict[str, tuple[int, int]]:
+        x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
+        gap, label_h = self.margin, self._label(obj).shape[0]
+        clamp_x = lambda x: int(min(max(x, 0), max(self.width - width, 0)))  # noqa: E731
+        clamp_y = lambda y: int(min(max(y, 0), max(self.height - height, 0)))  # noqa: E731
+        return {
+            "below": (clamp_x(x0), y1 + gap),
+            "above": (clamp_x(x0), y0 - label_h - gap - height),
+            "right": (x1 + gap, clamp_y(y0)),
+            "left": (x0 - gap - width, clamp_y(y0)),
+        }
+
+    def _place(self, obj: DrawObject, width: int, height: int, occupied: list[Rect],
+               others: list[Rect]) -> tuple[int, int] | None:
+        candidates = self._candidates(obj, width, height)
+        previous = self._choice.get(obj.key)
+        order = ([previous] if previous in candidates else []) + [k for k in candidates if k != previous]
+        own = tuple(int(round(v)) for v in obj.box)
+        for avoid_objects in (True, False):
+            for name in order:
+                x, y = candidates[name]
+                rect = (x, y, x + width, y + height)
+                if x < 0 or y < 0 or rect[2] > self.width or rect[3] > self.height:
+                    continue
+                if _overlaps(rect, own) or any(_overlaps(rect, r) for r in occupied):
+                    continue
+                if avoid_objects and any(_overlaps(rect, r) for r in others):
+                    continue
+                self._choice[obj.key] = name
+                return x, y
+        return None
+
+    def _draw_panel(self, out: np.ndarray, entries: list[DrawObject], objects: list[DrawObject]) -> None:
+        """Captions that fit nowhere near their objects, stacked in a column on the side with fewer objects."""
+        centres = [(o.box[0] + o.box[2]) / 2 for o in objects]
+        right = np.mean(centres) <= self.width / 2 if centres else True
+        y = self.margin
+        for n, obj in enumerate(entries):
+            bitmap = self._caption(obj, with_label=True)
+            bh, bw = bitmap.shape[:2]
+            if y + bh > self.height - self.margin and n > 0:
+                more = self._text_block([f"+{len(entries) - n} more"], (200, 200, 200))
+                x = self.width - more.shape[1] - self.margin if right else self.margin
+                blit(out, more, x, min(y, self.height - more.shape[0]))
+                return
+            x = max(self.width - bw - self.margin, 0) if right else self.margin
+            blit(out, bitmap, x, y)
+            y += bh + self.margin
+
+
+# -- the captioned video --
+
+class VideoOverlay:
+    """What to draw on each frame of a captioned range, from a ``CaptionResult``."""
+
+    def __init__(self, result: CaptionResult) -> None:
+        self.result = result
+        info = result.video
+        self.overlay = Overlay((info.width, info.height))
+        self.stride = result.frame_range.stride
+        self.pending = sorted(result.tracks, key=lambda t: t.first.index, reverse=True)
+        self.active: dict[int, list] = {}  # track id -> [track, position of the current frame]
+        self.pages: dict = {}
+
+    def _pages(self, track_id: int, number: int, text: str) -> list[list[str]]:
+        key = (track_id, number)
+        if key not in self.pages:
+            self.pages[key] = self.overlay.style.pages(text)
+        return self.pages[key]
+
+    def objects_at(self, index: int, time_: float) -> list[DrawObject]:
+        while self.pending and self.pending[-1].first.index <= index:
+            track = self.pending.pop()
+            self.active[track.track_id] = [track, 0]
+        objects = []
+        for track_id, state in list(self.active.items()):
+            track, position = state
+            while position + 1 < len(track.frames) and track.frames[position + 1].index <= index:
+                position += 1
+            state[1] = position
+            frame = track.frames[position]
+            if position == len(track.frames) - 1 and index >= frame.index + self.stride:
+                del self.active[track_id]
+                self.overlay.forget(track_id)
+                self.pages = {k: v for k, v in self.pages.items() if k[0] != track_id}
+                continue
+            if not frame.index <= index < frame.index + self.stride:
+                continue  # not detected here (occluded or missed)
+            lines, page_key = [], None
+            for number, caption in enumerate(self.result.captions.get(track_id, [])):
+                if caption.start - 1e-6 <= time_ < caption.end:
+                    pages = self._pages(track_id, number, caption.text)
+                    if pages:
+                        page = page_at(time_, caption.start, caption.end, len(pages))
+                        lines, page_key = pages[page], (number, page)
+                    break
+            objects.append(DrawObject(track_id, track_label(track.class_name, track_id), track_colour(track_id),
+                                      frame.box, frame.mask, lines, page_key))
+        return objects
+
+
+def render_video(result: CaptionResult, out_path: str | Path, video_path: str | Path | None = None,
+                 progress: bool = True) -> dict[str, float]:
+    """Write the captioned MP4 of the result's range; returns its timing."""
+    started = time.perf_counter()
+    info = result.video
+    path = Path(video_path or info.path)
+    frame_range = FrameRange(result.frame_range.start, result.frame_range.end, 1)
+    overlay = VideoOverlay(result)
+    with VideoReader(path, frame_range) as reader:
+        source = reader.info
+        if (source.width, source.height, source.frame_count) != (info.width, info.height, info.frame_count):
+            raise UserError(f"{path} is not the video these captions were made from ({source.width}x{source.height}, "
+                            f"{source.frame_count} frames; expected {info.width}x{info.height}, {info.frame_count} "
+                            "frames): pass the right one with --video")
+        bar = tqdm(total=len(frame_range), unit="frame", desc="rendering", file=sys.stderr, disable=not progress,
+                   dynamic_ncols=True)
+        audio = dict(audio_from=path, audio_start=result.start_time,
+                     audio_duration=result.end_time - result.start_time) if source.has_audio else {}
+        with bar, H264Writer(out_path, info.fps, (info.width, info.height), **audio) as writer:
+            for frame in reader:
+                writer.write(overlay.overlay.draw(frame.image, overlay.objects_at(frame.index, frame.time)))
+                bar.update(1)
+    elapsed = time.perf_counter() - started
+    return {"render_seconds": round(elapsed, 3), "render_frames_per_second": round(writer.frames_written / max(elapsed, 1e-9), 2),
+            "frames_rendered": writer.frames_written}

@@ -1,0 +1,224 @@
+"""Subtitles per object: SRT and WebVTT per track, and one ASS file whose captions follow their objects.
+
+Times are on the captioned video's timeline: 0 is the first frame of the captioned range (the same
+as the source's time when the whole video was captioned).
+
+Escaping, so a caption can never break its file or turn into markup:
+- every format: control characters dropped and whitespace runs (newlines too) made one space, so
+  no caption holds a blank line that would end its cue early;
+- SRT: ``-->`` becomes ``->``; ``<`` before a letter or ``/`` becomes ``‹`` and ``{\\`` becomes
+  ``｛\\`` (players read HTML-like tags and ASS override blocks in SRT);
+- WebVTT: ``&``, ``<`` and ``>`` become ``&amp;``, ``&lt;`` and ``&gt;`` (so ``-->`` cannot appear);
+- ASS: ``{``, ``}`` and ``\\`` become the full-width ``｛``, ``｝`` and ``＼`` (ASS has no escape for
+  override blocks or ``\\N``); commas cannot reach the Name field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from videocap.captioning import CaptionResult, track_colour, track_label
+from videocap.layout import FONT_NAME, TextStyle, clean_text
+from videocap.tracking import Track, TrackFrame
+
+ASS_CHUNK_SECONDS = 0.4  # a caption's position is updated (\move) at least this often
+
+_SRT_TAG = re.compile(r"<(?=[A-Za-z/])")
+
+
+def escape_srt(text: str) -> str:
+    return _SRT_TAG.sub("‹", clean_text(text).replace("-->", "->").replace("{\\", "｛\\"))
+
+
+def escape_vtt(text: str) -> str:
+    return clean_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_ass(text: str) -> str:
+    return clean_text(text).replace("\\", "＼").replace("{", "｛").replace("}", "｝")
+
+
+def _hms(seconds: float, unit: int) -> tuple[int, int, int, int]:
+    ticks = max(0, round(seconds * unit))
+    whole, frac = divmod(ticks, unit)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    return hours, minutes, secs, frac
+
+
+def srt_time(seconds: float) -> str:
+    return "%02d:%02d:%02d,%03d" % _hms(seconds, 1000)
+
+
+def vtt_time(seconds: float) -> str:
+    return "%02d:%02d:%02d.%03d" % _hms(seconds, 1000)
+
+
+def ass_time(seconds: float) -> str:
+    return "%d:%02d:%02d.%02d" % _hms(seconds, 100)
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # output timeline, seconds
+    end: float
+    text: str  # raw caption text (escaped by each writer)
+
+
+def track_cues(result: CaptionResult, track: Track) -> list[Cue]:
+    """One cue per caption of the track, over the span it covers, on the output timeline."""
+    offset, length = result.start_time, result.end_time - result.start_time
+    cues = []
+    for caption in result.captions.get(track.track_id, []):
+        start = min(max(caption.start - offset, 0.0), length)
+        end = min(max(caption.end - offset, start), length)
+        if end - start >= 0.001 and clean_text(caption.text):
+            cues.append(Cue(start, end, caption.text))
+    return cues
+
+
+def srt_document(cues: list[Cue]) -> str:
+    blocks = [f"{n}\n{srt_time(c.start)} --> {srt_time(c.end)}\n{escape_srt(c.text)}\n"
+              for n, c in enumerate(cues, 1)]
+    return "\n".join(blocks)
+
+
+def vtt_voice(label: str) -> str:
+    """A voice annotation: no '>' and no line break can end it early."""
+    return escape_vtt(label)
+
+
+def vtt_document(cues: list[Cue], label: str) -> str:
+    lines = ["WEBVTT", ""]
+    for n, cue in enumerate(cues, 1):
+        lines += [str(n), f"{vtt_time(cue.start)} --> {vtt_time(cue.end)}",
+                  f"<v {vtt_voice(label)}>{escape_vtt(cue.text)}</v>", ""]
+    return "\n".join(lines)
+
+
+# -- ASS --
+
+def place_near(box: tuple[float, float, float, float], size: tuple[int, int], frame: tuple[int, int],
+               gap: int = 4) -> tuple[int, int]:
+    """Top-left corner for a block of ``size`` just below the box, else above it, kept inside the frame."""
+    width, height = size
+    frame_w, frame_h = frame
+    x0, y0, x1, y1 = box
+    x = int(min(max(x0, 0), max(frame_w - width, 0)))
+    y = y1 + gap
+    if y + height > frame_h:
+        y = y0 - gap - height if y0 - gap - height >= 0 else frame_h - height
+    return x, int(max(0, y))
+
+
+class AssWriter:
+    """ASS events for tracks: each caption page shown while its object is visible, moving with it."""
+
+    def __init__(self, result: CaptionResult) -> None:
+        self.result = result
+        info = result.video
+        self.frame = (info.width, info.height)
+        self.style = TextStyle.for_frame(info.width, info.height)
+        ascent, descent = self.style.font.getmetrics()
+        # libass sizes a font by its ascent + descent; Pillow by its em: match the em.
+        self.font_size = ascent + descent
+        self.line_height = ascent + descent
+        self.hold = result.frame_range.stride / max(info.fps, 1e-6)
+        self.frame_gap = result.frame_range.stride
+
+    def header(self) -> str:
+        w, h = self.frame
+        style = self.style
+        return "\n".join([
+            "[Script Info]",
+            "; Made by videocap: each object's caption follows the object",
+            "ScriptType: v4.00+",
+            f"PlayResX: {w}",
+            f"PlayResY: {h}",
+            "WrapStyle: 2",
+            "ScaledBorderAndShadow: yes",
+            "",
+            "[V4+ Styles]",
+            "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+            "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+            "MarginL, MarginR, MarginV, Encoding",
+            f"Style: Caption,{FONT_NAME},{self.font_size},&H00FFFFFF,&H00FFFFFF,&H50141414,&H00000000,0,0,0,0,"
+            f"100,100,0,0,3,{max(1, style.padding // 2)},0,7,0,0,0,1",
+            "",
+            "[Events]",
+            "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+        ]) + "\n"
+
+    def document(self, tracks: list[Track] | None = None) -> str:
+        tracks = self.result.tracks if tracks is None else tracks
+        events = [line for track in tracks for line in self.events(track)]
+        return self.header() + "".join(e + "\n" for e in events)
+
+    def _runs(self, frames: list[TrackFrame]) -> list[list[TrackFrame]]:
+        """Consecutive visible frames (a gap longer than the stride ends a run)."""
+        runs: list[list[TrackFrame]] = []
+        for frame in frames:
+            if runs and frame.index - runs[-1][-1].index <= self.frame_gap:
+                runs[-1].append(frame)
+            else:
+                runs.append([frame])
+        return runs
+
+    def events(self, track: Track) -> list[str]:
+        result = self.result
+        offset, length = result.start_time, result.end_time - result.start_time
+        label = track_label(track.class_name, track.track_id)
+        name = label.replace(",", " ")
+        r, g, b = track_colour(track.track_id)
+        head = "{\\c&H%02X%02X%02X&}%s{\\c&HFFFFFF&}" % (b, g, r, escape_ass(label))
+        lines = []
+        for caption in result.captions.get(track.track_id, []):
+            pages = self.style.pages(caption.text)
+            if not pages:
+                continue
+            frames = [f for f in track.frames if caption.first_frame <= f.index <= caption.last_frame]
+            for run in self._runs(frames):
+                run_end = min(run[-1].time + self.hold, caption.end)
+                for a, b in self._chunks(run, run_end):
+                    for page_no, page in enumerate(pages):
+                        p0 = caption.start + (caption.end - caption.start) * page_no / len(pages)
+                        p1 = caption.start + (caption.end - caption.start) * (page_no + 1) / len(pages)
+                        t0, t1 = max(a[0], p0), min(b[0], p1)
+                        if t1 - t0 < 0.01:
+                            continue
+                        text_lines = [escape_ass(line) for line in page]
+                        width = max([self.style.font.getlength(line) for line in page]
+                                    + [self.style.label_font.getlength(label)])
+                        size = (int(width) + 2 * self.style.padding, (len(page) + 1) * self.line_height)
+                        start_xy = place_near(self._box_at(a, b, t0), size, self.frame)
+                        end_xy = place_near(self._box_at(a, b, t1), size, self.frame)
+                        if start_xy == end_xy:
+                            where = "\\pos(%d,%d)" % start_xy
+                        else:
+                            where = "\\move(%d,%d,%d,%d)" % (*start_xy, *end_xy)
+                        s, e = max(t0 - offset, 0.0), min(t1 - offset, length)
+                        if e - s < 0.01:
+                            continue
+                        text = "{\\an7%s}%s\\N%s" % (where, head, "\\N".join(text_lines))
+                        lines.append(f"Dialogue: 0,{ass_time(s)},{ass_time(e)},Caption,{name},0,0,0,,{text}")
+        return lines
+
+    @staticmethod
+    def _box_at(a: tuple, b: tuple, t: float) -> tuple[float, float, float, float]:
+        """The box linearly interpolated between chunk ends ``a`` and ``b`` (time, box) at time ``t``."""
+        (ta, box_a), (tb, box_b) = a, b
+        w = 0.0 if tb <= ta else min(max((t - ta) / (tb - ta), 0.0), 1.0)
+        return tuple(p + (q - p) * w for p, q in zip(box_a, box_b))
+
+    def _chunks(self, run: list[TrackFrame], run_end: float) -> list[tuple[tuple, tuple]]:
+        """(time, box) pairs at the ends of pieces of about ASS_CHUNK_SECONDS over a run of frames."""
+        points = [(run[0].time, run[0].box)]
+        for frame in run[1:]:
+            if frame.time - points[-1][0] >= ASS_CHUNK_SECONDS - 1e-6:
+                points.append((frame.time, frame.box))
+        if run[-1].time > points[-1][0]:
+            points.append((run[-1].time, run[-1].box))
+        points.append((max(run_end, points[-1][0]), points[-1][1]))
+        return [(p, q) for p, q in zip(points, points[1:]) if q[0] > p[0]]
+
