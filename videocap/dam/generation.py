@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import torch
-from transformers import DynamicCache, LlamaForCausalLM
+from transformers import LlamaForCausalLM, StaticCache
 
 from videocap.dam.tokenizer import DamTokenizer
 
@@ -44,7 +44,8 @@ def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask:
         positions = torch.arange(length, device=device).expand(batch, -1)
     else:
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=llm.config)
+    # A preallocated cache: a growing one would copy every layer's keys and values at every step.
+    cache = StaticCache(config=llm.config, max_cache_len=length + max_new_tokens)
     out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
               use_cache=True, logits_to_keep=1)
     next_pos = positions[:, -1:] + 1
