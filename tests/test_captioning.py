@@ -500,3 +500,11 @@ def test_full_disk_is_one_line_exit_2(small_disk, plain_video, dam_checkpoint, c
     assert "no space left on the device" in err and len(err.strip().splitlines()) == 1
     left = [p.name for p in (small_disk / "out").iterdir()]
     assert "captioned.mkv" not in left and not [n for n in left if "partial" in n or n.startswith(".")]
+
+
+@pytest.mark.parametrize("command", [[], ["caption"], ["image"], ["render"], ["subtitles"], ["track"]])
+def test_help_ends_with_examples(command, capsys):
+    assert main([*command, "--help"]) == 0
+    text = capsys.readouterr().out.rstrip()
+    examples = text.rsplit("Examples:", 1)
+    assert len(examples) == 2 and all(line.strip().startswith("videocap") for line in examples[1].strip().splitlines())
