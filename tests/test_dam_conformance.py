@@ -128,6 +128,17 @@ def test_tokenizer_and_pixels(models: dict[str, DamModel]) -> None:
     assert (cimage[:3, 0] == 127).all() and (cimage[:3, 35] == 255).all() and (cimage[3, 0] == 127).all()
 
 
+def test_sampling() -> None:
+    from videocap.dam.generation import sample_next
+
+    logits = torch.tensor([[0.0, 3.0, 2.9, -1.0]]).repeat(64, 1)
+    gen = torch.Generator().manual_seed(0)
+    assert (sample_next(logits, 0.0, 0.5, gen) == 1).all()
+    assert set(sample_next(logits, 1.0, 1.0, gen, top_k=2).tolist()) == {1, 2}
+    assert (sample_next(logits, 1.0, 0.4, gen).tolist()) == [1] * 64  # the top token alone holds > 40 %
+    assert set(sample_next(logits, 1.0, 0.6, gen).tolist()) == {1, 2}
+
+
 # -- edge cases --
 
 

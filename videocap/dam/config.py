@@ -98,6 +98,7 @@ class DamConfig:
     eos_token_ids: tuple[int, ...]
     max_length: int | None  # the LLM's tokenizer_model_max_length: longer multimodal prompts are cut
     prompt_style: str  # which default queries: "dam-3b" (image only) or "dam-3b-video" (image + video)
+    top_k: int = 50  # sampling keeps the k likeliest tokens first: transformers' default, the reference's too
 
     @property
     def num_mask_channels(self) -> int:

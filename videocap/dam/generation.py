@@ -14,13 +14,16 @@ STOP_TEXT = "</s>"  # the reference's stop string; it also cuts the text where i
 _UNSETTLED_TAIL = re.compile(r"[\s\ufffd]+$")
 
 
-def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
-                generator: torch.Generator | None) -> torch.Tensor:
-    """Next ids ``[B]`` from float logits ``[B, V]``: argmax at temperature 0, else temperature then top-p
-    (nucleus) sampling, in the order transformers' ``generate`` applies them."""
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+                top_k: int = 0) -> torch.Tensor:
+    """Next ids ``[B]`` from float logits ``[B, V]``: argmax at temperature 0, else temperature, top-k
+    (0 = off) and top-p (nucleus) sampling, in the order transformers' ``generate`` applies them."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
     logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1)
         drop_sorted = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
@@ -31,7 +34,8 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
 
 def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
                     max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
-                    generator: torch.Generator | None = None, stop_at_eos: bool = True) -> Iterator[torch.Tensor]:
+                    generator: torch.Generator | None = None, stop_at_eos: bool = True,
+                    top_k: int = 0) -> Iterator[torch.Tensor]:
     """Yield the next ids ``[B]`` of every row, one step at a time, with a KV cache.
 
     ``embeds`` ``[B, L, D]`` are left-padded prompts and ``attention_mask`` ``[B, L]`` marks their real
@@ -52,7 +56,7 @@ def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask:
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     embed_tokens = llm.get_input_embeddings()
     for step in range(max_new_tokens):
-        token = sample_next(out.logits[:, -1].float(), temperature, top_p, generator)
+        token = sample_next(out.logits[:, -1].float(), temperature, top_p, generator, top_k)
         token = torch.where(finished, eos_ids[0], token)
         yield token
         finished |= torch.isin(token, eos_ids)

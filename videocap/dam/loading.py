@@ -120,21 +120,24 @@ def read_config(root: Path, name: str, prompt_style: str | None = None) -> DamCo
     pre_path = root / "vision_tower" / "preprocessor_config.json"
     with _blame(pre_path):
         preprocess = PreprocessConfig.from_dict(read_json(pre_path), aspect)
+    eos_ids, top_k = _generation(root / "llm", llm)
     config = DamConfig(llm=llm, vision=vision, context=context, preprocess=preprocess, select_layer=select_layer,
-                       eos_token_ids=_eos_ids(root / "llm", llm), max_length=llm_dict.get("tokenizer_model_max_length"),
-                       prompt_style=prompt_style or guess_prompt_style(name))
+                       eos_token_ids=eos_ids, max_length=llm_dict.get("tokenizer_model_max_length"),
+                       prompt_style=prompt_style or guess_prompt_style(name), top_k=top_k)
     with _blame(root):
         config.validate()
     return config
 
 
-def _eos_ids(llm_dir: Path, llm: LlamaConfig) -> tuple[int, ...]:
+def _generation(llm_dir: Path, llm: LlamaConfig) -> tuple[tuple[int, ...], int]:
+    """(EOS ids, top-k) from ``generation_config.json``, with the LLM config and transformers' defaults."""
     gen_path = llm_dir / "generation_config.json"
-    eos = read_json(gen_path).get("eos_token_id") if gen_path.exists() else None
-    eos = llm.eos_token_id if eos is None else eos
+    gen = read_json(gen_path) if gen_path.exists() else {}
+    eos = gen.get("eos_token_id", llm.eos_token_id)
     if eos is None:
         raise DamLoadError(f"neither {gen_path} nor {llm_dir / 'config.json'} gives an eos_token_id")
-    return tuple(eos) if isinstance(eos, list) else (int(eos),)
+    top_k = gen.get("top_k", 50)  # transformers' default when the file does not set one; None or 0 = off
+    return tuple(eos) if isinstance(eos, list) else (int(eos),), int(top_k or 0)
 
 
 def read_tokenizer(root: Path) -> DamTokenizer:

@@ -367,7 +367,7 @@ class DamModel(nn.Module):
         embeds, mask = self.embed(prepared, self.encode_images(prepared.pixels))
         eos = torch.tensor(self.config.eos_token_ids, device=self.device)
         steps = list(generate_tokens(self.llm, embeds, mask, max_new_tokens, temperature, top_p, eos,
-                                     self._generator(seed), stop_at_eos))
+                                     self._generator(seed), stop_at_eos, self.config.top_k))
         if not steps:
             return [[] for _ in items]
         ids = torch.stack(steps, dim=1).tolist()
@@ -407,7 +407,7 @@ class DamModel(nn.Module):
         eos = torch.tensor(self.config.eos_token_ids, device=self.device)
         text = TextStream(self.tokenizer)
         for token in generate_tokens(self.llm, embeds, None, max_new_tokens, temperature, top_p, eos,
-                                     self._generator(seed)):
+                                     self._generator(seed), top_k=self.config.top_k):
             piece = text.push(int(token[0]))
             if piece:
                 yield piece
