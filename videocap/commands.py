@@ -87,9 +87,12 @@ def echo_err(text: str) -> None:
 
 
 def _print_caption(label: str, span: str, text: str) -> None:
+    """One line on stdout; control characters (a model's stray escape codes) never reach the terminal."""
     from tqdm import tqdm
 
-    tqdm.write(f"{label}{span}: {text}", file=sys.stdout)
+    from videocap.layout import clean_text
+
+    tqdm.write(f"{clean_text(label)}{span}: {clean_text(text)}", file=sys.stdout)
     sys.stdout.flush()
 
 
