@@ -59,6 +59,24 @@ def ass_time(seconds: float) -> str:
     return "%d:%02d:%02d.%02d" % _hms(seconds, 100)
 
 
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch of one caption page on screen, between two chunk ends of its track."""
+
+    track_id: int
+    t0: float  # source time
+    t1: float
+    a: tuple  # (time, box) at the chunk's start
+    b: tuple  # (time, box) at the chunk's end
+    size: tuple[int, int]
+    text: str  # ASS text: coloured label, then the page's lines
+    name: str
+
+
 @dataclass(frozen=True)
 class Cue:
     start: float  # output timeline, seconds
@@ -151,9 +169,114 @@ class AssWriter:
         ]) + "\n"
 
     def document(self, tracks: list[Track] | None = None) -> str:
+        """The ASS file of ``tracks`` (all by default); captions shown together are kept apart."""
         tracks = self.result.tracks if tracks is None else tracks
-        events = [line for track in tracks for line in self.events(track)]
-        return self.header() + "".join(e + "\n" for e in events)
+        pieces = [piece for track in tracks for piece in self._pieces(track)]
+        positions = self._place_all(pieces)
+        offset, length = self.result.start_time, self.result.end_time - self.result.start_time
+        lines = []
+        for n, piece in enumerate(pieces):
+            start_xy, end_xy = positions[n, 0], positions[n, 1]
+            where = "\\pos(%d,%d)" % start_xy if start_xy == end_xy else "\\move(%d,%d,%d,%d)" % (*start_xy, *end_xy)
+            s, e = max(piece.t0 - offset, 0.0), min(piece.t1 - offset, length)
+            if e - s >= 0.01:
+                lines.append(f"Dialogue: 0,{ass_time(s)},{ass_time(e)},Caption,{piece.name},0,0,0,,"
+                             f"{{\\an7{where}}}{piece.text}")
+        return self.header() + "".join(line + "\n" for line in lines)
+
+    def _pieces(self, track: Track) -> list[_Piece]:
+        """The track's caption pages cut at its chunk ends, with the text and size of each (not placed yet)."""
+        result = self.result
+        label = track_label(track.class_name, track.track_id)
+        name = label.replace(",", " ")
+        r, g, b = track_colour(track.track_id)
+        head = "{\\c&H%02X%02X%02X&}%s{\\c&HFFFFFF&}" % (b, g, r, escape_ass(label))
+        pieces = []
+        for caption in result.captions.get(track.track_id, []):
+            pages = self.style.pages(caption.text)
+            if not pages:
+                continue
+            span = caption.end - caption.start
+            frames = [f for f in track.frames if caption.first_frame <= f.index <= caption.last_frame]
+            for run in self._runs(frames):
+                run_end = min(run[-1].time + self.hold, caption.end)
+                for a, b in self._chunks(run, run_end):
+                    for page_no, page in enumerate(pages):
+                        t0 = max(a[0], caption.start + span * page_no / len(pages))
+                        t1 = min(b[0], caption.start + span * (page_no + 1) / len(pages))
+                        if t1 - t0 < 0.01:
+                            continue
+                        width = max([self.style.font.getlength(line) for line in page]
+                                    + [self.style.label_font.getlength(label)])
+                        size = (int(width) + 2 * self.style.padding, (len(page) + 1) * self.line_height)
+                        text = head + "\\N" + "\\N".join(escape_ass(line) for line in page)
+                        pieces.append(_Piece(track.track_id, t0, t1, a, b, size, text, name))
+        return pieces
+
+    def _place_all(self, pieces: list[_Piece]) -> dict[tuple[int, int], tuple[int, int]]:
+        """Top-left corners of every piece at its start (0) and end (1).
+
+        At each time where a piece starts or ends, the captions then on screen are placed together, in
+        track order, next to their objects (below, above, right, left) where they overlap no caption placed
+        before them and, if possible, no other object; a caption that fits nowhere goes just below or above
+        its object regardless.
+        """
+        times = sorted({p.t0 for p in pieces} | {p.t1 for p in pieces})
+        order = sorted(range(len(pieces)), key=lambda n: pieces[n].t0)
+        active: list[int] = []
+        next_piece = 0
+        positions: dict[tuple[int, int], tuple[int, int]] = {}
+        previous: dict[int, str] = {}
+        for t in times:
+            while next_piece < len(order) and pieces[order[next_piece]].t0 <= t:
+                active.append(order[next_piece])
+                next_piece += 1
+            active = [n for n in active if pieces[n].t1 >= t]
+            here = [n for n in active if pieces[n].t0 == t or pieces[n].t1 == t]
+            if not here:
+                continue
+            by_track: dict[int, list[int]] = {}
+            for n in sorted(active, key=lambda n: pieces[n].track_id):
+                by_track.setdefault(pieces[n].track_id, []).append(n)
+            boxes = {tid: self._box_at(pieces[ns[0]].a, pieces[ns[0]].b, t) for tid, ns in by_track.items()}
+            placed: list[tuple[int, int, int, int]] = []
+            for track_id, ns in by_track.items():
+                size = (max(pieces[n].size[0] for n in ns), max(pieces[n].size[1] for n in ns))
+                others = [box for other, box in boxes.items() if other != track_id]
+                xy = self._spot(boxes[track_id], size, placed, others, previous, track_id)
+                placed.append((xy[0], xy[1], xy[0] + size[0], xy[1] + size[1]))
+                for n in ns:
+                    if pieces[n].t0 == t:
+                        positions[n, 0] = xy
+                    if pieces[n].t1 == t:
+                        positions[n, 1] = xy
+        return positions
+
+    def _spot(self, box, size, placed, others, previous: dict, track_id: int) -> tuple[int, int]:
+        width, height = size
+        frame_w, frame_h = self.frame
+        x0, y0, x1, y1 = box
+        gap = 4
+        clamp_x = int(min(max(x0, 0), max(frame_w - width, 0)))
+        clamp_y = int(min(max(y0, 0), max(frame_h - height, 0)))
+        candidates = {"below": (clamp_x, int(y1) + gap), "above": (clamp_x, int(y0) - gap - height),
+                      "right": (int(x1) + gap, clamp_y), "left": (int(x0) - gap - width, clamp_y)}
+        last = previous.get(track_id)
+        names = ([last] if last in candidates else []) + [k for k in candidates if k != last]
+        own = tuple(int(v) for v in box)
+        for avoid_objects in (True, False):
+            for name in names:
+                x, y = candidates[name]
+                rect = (x, y, x + width, y + height)
+                if x < 0 or y < 0 or rect[2] > frame_w or rect[3] > frame_h:
+                    continue
+                if _overlaps(rect, own) or any(_overlaps(rect, r) for r in placed):
+                    continue
+                if avoid_objects and any(_overlaps(rect, tuple(int(v) for v in o)) for o in others):
+                    continue
+                previous[track_id] = name
+                return x, y
+        return place_near(box, size, self.frame, gap)
 
     def _runs(self, frames: list[TrackFrame]) -> list[list[TrackFrame]]:
         """Consecutive visible frames (a gap longer than the stride ends a run)."""
@@ -164,45 +287,6 @@ class AssWriter:
             else:
                 runs.append([frame])
         return runs
-
-    def events(self, track: Track) -> list[str]:
-        result = self.result
-        offset, length = result.start_time, result.end_time - result.start_time
-        label = track_label(track.class_name, track.track_id)
-        name = label.replace(",", " ")
-        r, g, b = track_colour(track.track_id)
-        head = "{\\c&H%02X%02X%02X&}%s{\\c&HFFFFFF&}" % (b, g, r, escape_ass(label))
-        lines = []
-        for caption in result.captions.get(track.track_id, []):
-            pages = self.style.pages(caption.text)
-            if not pages:
-                continue
-            frames = [f for f in track.frames if caption.first_frame <= f.index <= caption.last_frame]
-            for run in self._runs(frames):
-                run_end = min(run[-1].time + self.hold, caption.end)
-                for a, b in self._chunks(run, run_end):
-                    for page_no, page in enumerate(pages):
-                        p0 = caption.start + (caption.end - caption.start) * page_no / len(pages)
-                        p1 = caption.start + (caption.end - caption.start) * (page_no + 1) / len(pages)
-                        t0, t1 = max(a[0], p0), min(b[0], p1)
-                        if t1 - t0 < 0.01:
-                            continue
-                        text_lines = [escape_ass(line) for line in page]
-                        width = max([self.style.font.getlength(line) for line in page]
-                                    + [self.style.label_font.getlength(label)])
-                        size = (int(width) + 2 * self.style.padding, (len(page) + 1) * self.line_height)
-                        start_xy = place_near(self._box_at(a, b, t0), size, self.frame)
-                        end_xy = place_near(self._box_at(a, b, t1), size, self.frame)
-                        if start_xy == end_xy:
-                            where = "\\pos(%d,%d)" % start_xy
-                        else:
-                            where = "\\move(%d,%d,%d,%d)" % (*start_xy, *end_xy)
-                        s, e = max(t0 - offset, 0.0), min(t1 - offset, length)
-                        if e - s < 0.01:
-                            continue
-                        text = "{\\an7%s}%s\\N%s" % (where, head, "\\N".join(text_lines))
-                        lines.append(f"Dialogue: 0,{ass_time(s)},{ass_time(e)},Caption,{name},0,0,0,,{text}")
-        return lines
 
     @staticmethod
     def _box_at(a: tuple, b: tuple, t: float) -> tuple[float, float, float, float]:
