@@ -27,6 +27,34 @@ def load_examples(data: str, processes: int):
     return read_jsonl(path)
 
 
+def cached_encoding(model, examples, data: str, folder: Path):
+    """Preprocessed items, kept in the state folder so that a restart or resume skips the preprocessing."""
+    import hashlib
+
+    import torch
+
+    from videocap.dam.train import EncodedSet, encode_examples
+
+    key = hashlib.sha256(repr((data, model.config.preprocess, model.tokenizer.model_proto,
+                               [e.caption for e in examples])).encode()).hexdigest()[:16]
+    path = folder / f"data-{key}.pt"
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        return EncodedSet(saved["pixels"], saved["prompt"], saved["caption"], saved["attributes"])
+    encoded = encode_examples(model, examples)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    torch.save({"pixels": encoded.pixels, "prompt": encoded.prompt, "caption": encoded.caption,
+                "attributes": [_plain(a) for a in encoded.attributes]}, tmp)
+    tmp.replace(path)
+    return encoded
+
+
+def _plain(attributes: dict | None) -> dict | None:
+    """Attributes as types torch.load(weights_only=True) accepts (lists, not tuples)."""
+    return None if attributes is None else {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+
+
 @click.command("train-dam", epilog="""\b
 Examples:
   # the bundled demo captioner (samples/models/shapes-dam), on the CPU:
@@ -76,7 +104,7 @@ def train_dam(data: str, init: str, out: Path, steps: int, batch_size: int, grad
         model, proto = load_init(str(out), [], device)
     else:
         model, proto = load_init(init, [ex.caption for ex in examples], device)
-    encoded = encode_examples(model, examples)
+    encoded = cached_encoding(model, examples, data, state_dir(out))
     del examples
     heads = None
     if aux_weight > 0:
