@@ -52,6 +52,17 @@ def cache_dir(tmp_path_factory):
         os.environ["VIDEOCAP_CACHE_DIR"] = old
 
 
+@pytest.fixture(scope="module", autouse=True)
+def pil_open_restored():
+    """ultralytics replaces PIL's Image.open on import (its opener pip-installs a HEIF plugin for any file
+    Pillow cannot identify); give the modules tested after this one Pillow's own again."""
+    from PIL import Image
+
+    original = Image.open
+    yield
+    Image.open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", original)
+
+
 @pytest.fixture(scope="module")
 def dam(dam_checkpoint):
     import torch
