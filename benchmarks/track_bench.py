@@ -61,17 +61,28 @@ def make_clip(minutes: float, out: Path) -> Path:
     return out
 
 
+PEAK_RSS_CODE = """
+import sys
+from videocap.cli import main
+code = main(sys.argv[1:])
+# VmHWM of this process alone (ru_maxrss would also count the benchmark's pages shared before exec).
+peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+print(f"peak_kb={peak}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def peak_rss_mb(video: Path, model: str, classes: list[str], out_json: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of one ``videocap track`` process."""
-    cmd = [sys.executable, "-m", "videocap.cli", "track", str(video), "--model", model, "--out", str(out_json)]
+    cmd = [sys.executable, "-c", PEAK_RSS_CODE, "track", str(video), "--model", model, "--out", str(out_json)]
     for name in classes:
         cmd += ["--class", name]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"videocap track failed on {video} (status {status})")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"videocap track failed on {video}: {proc.stderr.strip().splitlines()[-1:]}")
+    peak_kb = int(proc.stderr.rsplit("peak_kb=", 1)[1].split()[0])
+    return peak_kb / 1024, time.perf_counter() - start
 
 
 def main() -> None:

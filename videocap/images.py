@@ -23,7 +23,7 @@ from tqdm import tqdm
 from videocap import __version__
 from videocap.captioning import CaptionSettings, check_dam_available, load_dam, track_colour, track_label
 from videocap.errors import UserError
-from videocap.io import atomic_write_bytes, ensure_writable_dir, write_json
+from videocap.io import atomic_write_bytes, ensure_writable_dir, open_image, write_json
 from videocap.layout import TextStyle
 from videocap.masks import BoxMask
 from videocap.outputs import safe_name
@@ -71,17 +71,10 @@ def list_photos(path: str | Path) -> list[Path]:
     return [path]
 
 
-def _pil_open(path: Path) -> Image.Image:
-    """Pillow's own ``Image.open``: once imported, ultralytics replaces it with one that pip-installs a HEIF
-    plugin at run time for any file Pillow cannot identify."""
-    patches = sys.modules.get("ultralytics.utils.patches")
-    return getattr(patches, "_image_open", Image.open)(path)
-
-
 def read_photo(path: Path) -> np.ndarray:
     """RGB pixels, turned upright by its EXIF orientation."""
     try:
-        with _pil_open(path) as img:
+        with open_image(path) as img:
             return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(f"{path}: not a readable image ({type(exc).__name__}); for videos use `videocap caption`") from exc

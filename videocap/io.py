@@ -5,8 +5,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
+
+from PIL import Image
 
 from videocap.errors import UserError
 
@@ -59,3 +62,10 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
     return atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Pillow's own ``Image.open``. Once imported, ultralytics replaces ``Image.open`` with one that tries to
+    pip-install a HEIF plugin for any file Pillow cannot identify, which fails (slowly) offline."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)(path)

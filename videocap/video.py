@@ -104,6 +104,7 @@ def _check_path(path: str | Path) -> Path:
 class _Streams:
     container: str | None  # ffmpeg's input format, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
     codec: str | None  # first video stream's codec
+    size: tuple[int, int] | None  # its coded (width, height), before any rotation
     has_audio: bool
     error: str | None  # why ffmpeg could not open the file
 
@@ -115,18 +116,21 @@ def _ffmpeg_streams(path: Path) -> _Streams:
     """What ``ffmpeg -i`` says about a file (it prints the streams on stderr)."""
     result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
                             errors="replace", timeout=30)
-    container = codec = error = None
+    container = codec = error = size = None
     has_audio = False
     for line in result.stderr.splitlines():
         if match := re.match(r"Input #0, ([^ ]+), from", line):
             container = match.group(1).rstrip(",")
         elif match := re.search(r"Stream #\S+.*?: Video: (\w+)", line):
-            codec = codec or match.group(1)
+            if codec is None:
+                codec = match.group(1)
+                if dims := re.search(r", (\d+)x(\d+)[, \[]", line):
+                    size = (int(dims.group(1)), int(dims.group(2)))
         elif re.search(r"Stream #\S+.*?: Audio: ", line):
             has_audio = True
         elif "Error opening input" in line:
             error = error or line.split("Error opening input:")[-1].strip()
-    return _Streams(container, codec, has_audio, error)
+    return _Streams(container, codec, size, has_audio, error)
 
 
 def import_decord():
@@ -157,7 +161,7 @@ def _open_decord(path: Path, streams: _Streams, num_threads: int = 0):
     decord = import_decord()
     if streams.error is not None:
         raise UserError(f"{path}: not a readable video ({streams.error}; truncated, corrupt or not a video file)")
-    if streams.codec is None:
+    if streams.codec is None or streams.size is None:
         raise UserError(f"{path}: has no video stream")
     if streams.container and streams.container.endswith(_IMAGE_FORMATS):
         raise UserError(f"{path}: is a still image, not a video (caption photos with `videocap image`)")
@@ -165,13 +169,11 @@ def _open_decord(path: Path, streams: _Streams, num_threads: int = 0):
     # FFmpeg's own warnings about damaged data would clutter the terminal; failures still raise.
     decord.logging.set_level(decord.logging.QUIET)
     try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
-        first = reader.next().asnumpy()
-        reader.seek(0)
+        # No frame is decoded here: after a first decode, decord's threads keep decoding ahead (see VideoReader).
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
     except (RuntimeError, decord.DECORDError) as exc:
-        raise UserError(f"{path}: cannot decode its {streams.codec} video stream (truncated, corrupt, or a codec "
+        raise UserError(f"{path}: cannot read its {streams.codec} video stream (truncated, corrupt, or a codec "
                         "decord does not support): re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4") from exc
-    return reader, first
 
 
 class VideoReader:
@@ -191,12 +193,14 @@ class VideoReader:
                  num_threads: int = 0) -> None:
         self.path = _check_path(path)
         streams = _ffmpeg_streams(self.path)
-        reader, first = _open_decord(self.path, streams, num_threads)
+        reader = _open_decord(self.path, streams, num_threads)
         count = len(reader)
+        if count == 0:
+            raise UserError(f"{self.path}: the video has no frames")
         self._timestamps = np.asarray(reader.get_frame_timestamp(range(count)), dtype=np.float64)
         self.info = VideoInfo(
             path=str(self.path), fps=float(reader.get_avg_fps()), frame_count=count,
-            width=int(first.shape[1]), height=int(first.shape[0]),
+            width=streams.size[0], height=streams.size[1],
             duration=float(self._timestamps[-1, 1]), has_audio=streams.has_audio, codec=streams.codec,
         )
         del reader  # frees decord's buffers: the frames come from the ffmpeg pipe

@@ -4,7 +4,15 @@ A clean-room implementation of NVIDIA's reference (NVlabs/describe-anything) on 
 loads the official checkpoints (``nvidia/DAM-3B``, ``nvidia/DAM-3B-Video``) and reproduces their outputs.
 """
 
-from videocap.dam.loading import DamLoadError
-from videocap.dam.model import DamModel
-
 __all__ = ["DamLoadError", "DamModel"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: transformers takes seconds to import, and the CLI only needs it for some commands.
+    if name == "DamModel":
+        from videocap.dam.model import DamModel
+        return DamModel
+    if name == "DamLoadError":
+        from videocap.dam.loading import DamLoadError
+        return DamLoadError
+    raise AttributeError(f"module 'videocap.dam' has no attribute {name!r}")

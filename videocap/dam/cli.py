@@ -113,10 +113,12 @@ def _uniform(n: int, k: int) -> list[int]:
 
 def _try_image(path: Path) -> np.ndarray | None:
     """The RGB pixels when ``path`` is a still image, else None."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from videocap.io import open_image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             if getattr(img, "n_frames", 1) > 1:
                 return None  # an animated GIF or similar: read it as a video
             return np.asarray(img.convert("RGB"))
@@ -125,10 +127,12 @@ def _try_image(path: Path) -> np.ndarray | None:
 
 
 def _read_mask(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from videocap.io import open_image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             return np.asarray(img.convert("L"))
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"{path}: not a readable mask image ({exc})") from exc

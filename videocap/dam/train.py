@@ -82,7 +82,7 @@ def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
 def read_jsonl(path: Path) -> list[Example]:
     """A dataset file: one JSON object per line, {"frames": [image paths], "masks": [mask paths], "caption": str};
     relative paths are relative to the file."""
-    from PIL import Image
+    from videocap.io import open_image
 
     examples = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -90,8 +90,8 @@ def read_jsonl(path: Path) -> list[Example]:
             continue
         try:
             item = json.loads(line)
-            frames = [np.asarray(Image.open(path.parent / p).convert("RGB")) for p in item["frames"]]
-            masks = [np.asarray(Image.open(path.parent / p).convert("L")) for p in item["masks"]]
+            frames = [np.asarray(open_image(path.parent / p).convert("RGB")) for p in item["frames"]]
+            masks = [np.asarray(open_image(path.parent / p).convert("L")) for p in item["masks"]]
             examples.append(Example(frames, masks, str(item["caption"])))
         except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise UserError(f"{path}:{n}: bad training item ({type(exc).__name__}: {exc})") from exc

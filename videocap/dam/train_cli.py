@@ -92,7 +92,7 @@ def train_dam(data: str, init: str, out: Path, steps: int, batch_size: int, grad
     import torch
 
     from videocap.dam.shapes_data import MOTIONS
-    from videocap.dam.train import AuxHeads, TrainSettings, encode_examples, load_init, state_dir, train
+    from videocap.dam.train import AuxHeads, TrainSettings, load_init, state_dir, train
     from videocap.synthetic import COLOURS, SHAPES
 
     if threads:
