@@ -2,7 +2,7 @@
 
     python scripts/make_sample.py
 
-Four seconds at 25 fps, 320x240: two circles that move (the red one passes behind a square),
+Four seconds at 25 fps, 320x240: two circles that move (the red one passes in front of a square),
 a still star, a triangle that enters from the top, over a textured background.
 """
 
@@ -21,12 +21,12 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 def main() -> None:
     size, num_frames, fps = (320, 240), 100, 25.0
-    objects = [
-        ShapeObject(1, "circle", "red", 20.0, (40.0, 150.0), (2.4, 0.0), 0.0),
-        ShapeObject(2, "circle", "blue", 17.0, (270.0, 60.0), (-1.6, 0.5), 0.0),
-        ShapeObject(3, "star", "yellow", 22.0, (70.0, 60.0), (0.0, 0.0), 10.0),
-        ShapeObject(4, "triangle", "green", 18.0, (230.0, -20.0), (0.0, 1.6), 0.0),
-        ShapeObject(5, "square", "white", 24.0, (165.0, 160.0), (0.0, -0.3), 20.0),  # in front of the red circle
+    objects = [  # drawn in this order: later ones pass in front
+        ShapeObject(1, "square", "white", 24.0, (165.0, 160.0), (0.0, -0.3), 20.0),
+        ShapeObject(2, "circle", "red", 20.0, (40.0, 150.0), (2.4, 0.0), 0.0),  # passes in front of the square
+        ShapeObject(3, "circle", "blue", 17.0, (270.0, 60.0), (-1.6, 0.5), 0.0),
+        ShapeObject(4, "star", "yellow", 22.0, (70.0, 60.0), (0.0, 0.0), 10.0),
+        ShapeObject(5, "triangle", "green", 18.0, (230.0, -20.0), (0.0, 1.6), 0.0),
     ]
     rng = np.random.default_rng(7)
     clip = render_clip(objects, make_background("texture", rng, size), num_frames, fps, rng, "texture")

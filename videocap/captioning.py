@@ -22,7 +22,7 @@ from tqdm import tqdm
 from videocap import cache
 from videocap.errors import UserError
 from videocap.keyframes import select_keyframes
-from videocap.pipeline import TrackingResult, TrackSettings, track_video
+from videocap.pipeline import TrackingResult, TrackSettings, keep_track, track_video
 from videocap.tracking import ObjectTracker, Track, TrackFrame
 from videocap.video import FrameRange, VideoInfo, VideoReader
 
@@ -176,10 +176,11 @@ def track_with_cache(path: str | Path, settings: TrackSettings, tracker: ObjectT
         except (KeyError, TypeError, ValueError):
             cached = False
     if not cached:
-        result = track_video(path, dataclasses.replace(settings, min_frames=1), tracker, progress=progress)
+        result = track_video(path, dataclasses.replace(settings, min_frames=1, min_score=0.0), tracker,
+                             progress=progress)
         if use_cache:
             cache.store(key, result.to_json())
-    tracks = [t for t in result.tracks if len(t.frames) >= settings.min_frames]
+    tracks = [t for t in result.tracks if keep_track(t, settings)]
     keyframes = {t.track_id: select_keyframes(t, settings.keyframes, settings.keyframe_method) for t in tracks}
     timing = dict(result.timing) if not cached else {"track_seconds": 0.0}
     timing["tracking_cached"] = cached

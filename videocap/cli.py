@@ -69,6 +69,8 @@ def tracking_options(command):
         click.option("--device", default=None, help="Torch device for YOLO, e.g. cpu, 0, cuda:0 [default: auto]."),
         click.option("--min-frames", type=click.IntRange(min=1), default=None,
                      help="Drop tracks seen in fewer processed frames [config; default 3]."),
+        click.option("--min-score", type=click.FloatRange(0, 1), default=None,
+                     help="Drop tracks whose mean detection score is lower [config; default 0.35]."),
         click.option("--keyframes", type=click.IntRange(min=1), default=None,
                      help="Keyframes per track [config; default 8, what DAM-3B-Video takes]."),
         click.option("--keyframe-method", type=click.Choice(["uniform", "quality"]), default=None,

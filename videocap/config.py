@@ -18,7 +18,7 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 
 #: Keys a config may set; each is also a command-line flag.
-KNOWN_KEYS = {"model", "dam", "imgsz", "conf", "device", "min_frames", "keyframes", "keyframe_method",
+KNOWN_KEYS = {"model", "dam", "imgsz", "conf", "device", "min_frames", "min_score", "keyframes", "keyframe_method",
               # DAM generation and captioning (videocap caption / image)
               "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language"}
 PATH_KEYS = {"model", "dam"}

@@ -35,6 +35,7 @@ class TrackSettings:
     imgsz: int | None = None  # None: the size the model was trained at
     device: str | None = None
     min_frames: int = 3  # shorter tracks are dropped
+    min_score: float = 0.35  # tracks whose mean detection score is lower are dropped
     keyframes: int = 8
     keyframe_method: str = "uniform"
 
@@ -92,6 +93,11 @@ class TrackingResult:
                    FrameRange(r["start_frame"], r["end_frame"], r["stride"]), tracks, keyframes, data.get("timing", {}))
 
 
+def keep_track(track: Track, settings: TrackSettings) -> bool:
+    """Short or weakly detected tracks are usually spurious (a passing misdetection, two objects merged)."""
+    return len(track.frames) >= settings.min_frames and track.mean_score >= settings.min_score
+
+
 def track_video(path: str | Path, settings: TrackSettings, tracker: ObjectTracker | None = None,
                 progress: bool = True) -> TrackingResult:
     """Decode, segment and track one video range; pick keyframes for every kept track."""
@@ -109,7 +115,7 @@ def track_video(path: str | Path, settings: TrackSettings, tracker: ObjectTracke
             for frame in reader:
                 builder.add(tracker.update(frame))
                 bar.update(1)
-    tracks = builder.tracks(settings.min_frames)
+    tracks = [t for t in builder.tracks() if keep_track(t, settings)]
     keyframes = {t.track_id: select_keyframes(t, settings.keyframes, settings.keyframe_method) for t in tracks}
     elapsed = time.perf_counter() - started
     timing = {"track_seconds": round(elapsed, 3), "frames_per_second": round(len(frame_range) / max(elapsed, 1e-9), 2)}

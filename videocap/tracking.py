@@ -174,6 +174,6 @@ class TrackBuilder:
             track.frames.append(TrackFrame(detections.frame_index, detections.time, box,
                                            float(detections.scores[i]), detections.masks[i]))
 
-    def tracks(self, min_frames: int = 1) -> list[Track]:
-        """Tracks with at least ``min_frames`` frames, by id; shorter ones are usually spurious."""
-        return [t for _, t in sorted(self._tracks.items()) if len(t.frames) >= min_frames]
+    def tracks(self) -> list[Track]:
+        """All tracks so far, by id."""
+        return [t for _, t in sorted(self._tracks.items())]
