@@ -66,3 +66,12 @@ def test_rle_is_what_pycocotools_writes_and_reads(seed):
     theirs = coco.encode(np.asfortranarray(mask.astype(np.uint8)))
     assert ours["counts"] == theirs["counts"].decode("ascii")
     assert np.array_equal(coco.decode({"size": ours["size"], "counts": ours["counts"].encode()}), mask)
+
+
+def test_search_limited_to_a_box_gives_the_same_mask():
+    mask = np.zeros((720, 1280), np.float32)
+    mask[100:200, 300:350] = 1.0
+    mask[150, 349] = 0.3  # below 0.5: outside
+    box_mask = BoxMask.from_mask(mask, within=(299.6, 99.2, 350.4, 200.0))
+    assert box_mask == BoxMask.from_mask(mask > 0.5)
+    assert box_mask.box == (300, 100, 350, 200)

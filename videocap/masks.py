@@ -27,16 +27,26 @@ class BoxMask:
     bits: bytes  # np.packbits of the crop, row-major
 
     @classmethod
-    def from_mask(cls, mask: np.ndarray) -> "BoxMask":
-        """Crop a frame-size mask (nonzero = inside) to its bounding box."""
+    def from_mask(cls, mask: np.ndarray, within: tuple[float, float, float, float] | None = None) -> "BoxMask":
+        """Crop a frame-size mask (nonzero = inside; above 0.5 for floats) to its bounding box.
+
+        ``within`` (x0, y0, x1, y1), when the mask is known to lie inside it (as a detector's box), limits
+        the search to that region: on large frames this is much cheaper than scanning the whole mask.
+        """
         frame_h, frame_w = mask.shape
+        left = top = 0
+        if within is not None:
+            left, top = max(int(within[0]) - 1, 0), max(int(within[1]) - 1, 0)
+            mask = mask[top:min(int(np.ceil(within[3])) + 1, frame_h), left:min(int(np.ceil(within[2])) + 1, frame_w)]
+        mask = mask > 0.5 if mask.dtype.kind == "f" else mask != 0
         rows = np.flatnonzero(mask.any(axis=1))
         if rows.size == 0:
             return cls(0, 0, 0, 0, (frame_w, frame_h), b"")
         cols = np.flatnonzero(mask.any(axis=0))
         y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        crop = mask[y0:y1, x0:x1] != 0
-        return cls(int(x0), int(y0), int(x1 - x0), int(y1 - y0), (frame_w, frame_h), np.packbits(crop).tobytes())
+        crop = mask[y0:y1, x0:x1]
+        return cls(int(x0 + left), int(y0 + top), int(x1 - x0), int(y1 - y0), (frame_w, frame_h),
+                   np.packbits(crop).tobytes())
 
     @property
     def crop(self) -> np.ndarray:

@@ -119,14 +119,14 @@ class ObjectTracker:
         boxes = result.boxes
         if boxes is None or boxes.id is None or result.masks is None or len(boxes) == 0:
             return Detections.empty(frame)
-        masks = result.masks.data.cpu().numpy() > 0.5
+        masks = result.masks.data.cpu().numpy()  # 0/1, frame size; ultralytics zeroes them outside the box
+        xyxy = boxes.xyxy.cpu().numpy().astype(np.float32)
         return Detections(
-            frame_index=frame.index, time=frame.time,
-            boxes=boxes.xyxy.cpu().numpy().astype(np.float32),
+            frame_index=frame.index, time=frame.time, boxes=xyxy,
             scores=boxes.conf.cpu().numpy().astype(np.float32),
             class_ids=boxes.cls.cpu().numpy().astype(int),
             track_ids=boxes.id.cpu().numpy().astype(int),
-            masks=[BoxMask.from_mask(m) for m in masks],
+            masks=[BoxMask.from_mask(m, within=tuple(b)) for m, b in zip(masks, xyxy)],
         )
 
 
