@@ -44,7 +44,7 @@ def test_box_mask_is_tight_and_small():
     mask[100:200, 300:350] = True
     box_mask = BoxMask.from_mask(mask)
     assert box_mask.box == (300, 100, 350, 200)
-    assert len(box_mask.bits) == 100 * 50 // 8
+    assert len(box_mask.bits) < 100 * 50 // 8  # compressed below one bit per pixel
 
 
 def test_empty_mask():
