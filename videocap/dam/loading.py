@@ -95,8 +95,11 @@ def read_config(root: Path, name: str, prompt_style: str | None = None) -> DamCo
     if prompt_style is not None and prompt_style not in PROMPT_STYLES:
         raise DamLoadError(f"unknown prompt style {prompt_style!r}: use one of {', '.join(PROMPT_STYLES)}")
     top_path = root / "config.json"
+    top = read_json(top_path)
     with _blame(top_path):
-        select_layer, aspect = read_top_level(read_json(top_path))
+        select_layer, aspect = read_top_level(top)
+    # Checkpoints written by videocap record their prompt style; NVIDIA's say it only in their name.
+    saved_style = top.get("prompt_style") if top.get("prompt_style") in PROMPT_STYLES else None
     llm_path = root / "llm" / "config.json"
     llm_dict = read_json(llm_path)
     with _blame(llm_path):
@@ -123,7 +126,7 @@ def read_config(root: Path, name: str, prompt_style: str | None = None) -> DamCo
     eos_ids, top_k = _generation(root / "llm", llm)
     config = DamConfig(llm=llm, vision=vision, context=context, preprocess=preprocess, select_layer=select_layer,
                        eos_token_ids=eos_ids, max_length=llm_dict.get("tokenizer_model_max_length"),
-                       prompt_style=prompt_style or guess_prompt_style(name), top_k=top_k)
+                       prompt_style=prompt_style or saved_style or guess_prompt_style(name), top_k=top_k)
     with _blame(root):
         config.validate()
     return config

@@ -89,6 +89,7 @@ def _write(model: DamModel, root: Path, tokenizer_model: bytes, dtype: torch.dty
         "mm_vision_select_layer": cfg.select_layer, "mm_vision_select_feature": "cls_patch",
         "image_aspect_ratio": p.aspect_ratio, "mm_use_im_start_end": False, "mm_use_im_patch_token": False,
         "num_video_frames": 8, "model_dtype": str(dtype),
+        "prompt_style": model.prompt_style,  # read back by videocap (NVIDIA's loader ignores it)
     }
     for part in configs:
         (root / part).mkdir()
