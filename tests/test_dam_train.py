@@ -80,6 +80,18 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tiny, tmp_path):
     assert [entry["step"] for entry in log] == [1, 2, 3]
 
 
+def test_videos_and_still_images_train_together(tiny, tmp_path):
+    model, proto, examples = tiny
+    stills = shape_examples(range(3_000_000, 3_000_002), num_frames=1)
+    assert all(len(e.frames) == 1 and "moving" not in e.caption for e in stills)
+    sets = [encode_examples(model, examples), encode_examples(model, stills)]
+    heads = AuxHeads(model.config.llm.hidden_size, 8, 6, 4, len(MOTIONS))
+    train(model, proto, sets, tmp_path / "m", TrainSettings(steps=2, batch_size=2, aux_weight=0.5, threads=1), heads)
+    log = [json.loads(line) for line in (tmp_path / "m.state" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 2
+    assert isinstance(model.describe(stills[0].frames, stills[0].masks, max_new_tokens=3, temperature=0), str)
+
+
 def test_train_dam_cli_on_a_jsonl_dataset(tmp_path, tiny):
     _, _, examples = tiny
     lines = []

@@ -266,6 +266,14 @@ def _overlaps(clip: SyntheticClip, a: ShapeObject, b: ShapeObject) -> bool:
     return False
 
 
+def describe_still(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
+    """A caption of one object as a single frame shows it: colour, shape and size, no motion."""
+    rng = rng or np.random.default_rng(object_id)
+    obj = next(o for o in clip.objects if o.object_id == object_id)
+    sized = f"{obj.size} {obj.colour} {obj.shape}" if rng.random() < 0.5 else f"{obj.colour} {obj.shape}"
+    return str(rng.choice([f"A {sized}.", f"The {sized}.", f"This is a {sized}."]))
+
+
 def describe_object(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
     """A caption of one object from the truth, in one of several phrasings.
 

@@ -1,5 +1,8 @@
 """Training and evaluation items for the demo captioner, made with ``videocap.synthetic``.
 
+With ``num_frames=1`` an item is a still image (DAM's single-image query) and its caption names
+colour, shape and size only.
+
 Each generated clip gives one item per object that is visible long enough: 8 keyframes spread evenly
 over the frames where it shows at least ``MIN_PIXELS`` pixels, its visible masks there, a caption from
 the ground truth, and the attributes the auxiliary training heads predict. Objects of one clip share
@@ -14,7 +17,7 @@ from multiprocessing import Pool
 import numpy as np
 
 from videocap.dam.train import Example
-from videocap.synthetic import COLOURS, SHAPES, describe_object, make_clip, motion_words
+from videocap.synthetic import COLOURS, SHAPES, describe_object, describe_still, make_clip, motion_words
 
 MIN_PIXELS = 40
 MOTIONS = ("still", "left", "right", "up", "down", "up and to the left", "up and to the right",
@@ -32,12 +35,15 @@ def clip_examples(seed: int, num_frames: int = 8, clip_frames: int = 48, size: t
                    if obj.object_id in masks and masks[obj.object_id].sum() >= MIN_PIXELS]
         if len(visible) < num_frames:
             continue
-        keyframes = [visible[int(round(x))] for x in np.linspace(0, len(visible) - 1, num_frames)]
+        if num_frames == 1:  # a still image: one frame from the middle of the object's visible span
+            keyframes = [visible[len(visible) // 2]]
+        else:
+            keyframes = [visible[int(round(x))] for x in np.linspace(0, len(visible) - 1, num_frames)]
         centres = [[obj.centre(t)[0] / width, obj.centre(t)[1] / height] for t in keyframes]
         examples.append(Example(
             frames=[clip.frames[t] for t in keyframes],
             masks=[clip.masks[t][obj.object_id].astype(np.uint8) * 255 for t in keyframes],
-            caption=describe_object(clip, obj.object_id, rng),
+            caption=describe_object(clip, obj.object_id, rng) if num_frames > 1 else describe_still(clip, obj.object_id, rng),
             attributes={"colour": list(COLOURS).index(obj.colour), "shape": SHAPES.index(obj.shape),
                         "motion": MOTIONS.index(motion_words(obj.velocity)),
                         "centres": np.clip(centres, -0.2, 1.2).tolist(), "seed": seed, "object_id": obj.object_id,

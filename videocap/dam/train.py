@@ -162,6 +162,7 @@ class AuxHeads(nn.Module):
 
     def __init__(self, dim: int, frames: int, colours: int, shapes: int, motions: int) -> None:
         super().__init__()
+        self.frames = frames
         self.colour, self.shape = nn.Linear(dim, colours), nn.Linear(dim, shapes)
         self.position = nn.Linear(dim, 2)
         self.motion = nn.Linear(frames * dim, motions)
@@ -191,6 +192,10 @@ class TrainSettings:
     save_every: int = 250
     seed: int = 0
     threads: int | None = None
+
+
+def _as_sets(data: EncodedSet | Sequence[EncodedSet]) -> list[EncodedSet]:
+    return [data] if isinstance(data, EncodedSet) else list(data)
 
 
 def batch_loss(model: DamModel, data: EncodedSet, index: Sequence[int], heads: AuxHeads | None,
@@ -225,7 +230,7 @@ def batch_loss(model: DamModel, data: EncodedSet, index: Sequence[int], heads: A
     logits = model.llm(inputs_embeds=embeds, attention_mask=attention, use_cache=False).logits
     caption_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target[:, 1:].flatten(), ignore_index=IGNORE)
     loss = caption_loss
-    if heads is not None and aux_weight > 0:
+    if heads is not None and aux_weight > 0 and frames == heads.frames:
         attrs = [data.attributes[i] for i in index]
         if all(a is not None for a in attrs):
             pooled = visual.float().mean(1).view(len(index), frames, -1)
@@ -253,10 +258,11 @@ def state_dir(out_dir: str | Path) -> Path:
     return out.with_name(out.name + ".state")
 
 
-def train(model: DamModel, tokenizer_model: bytes, data: EncodedSet, out_dir: str | Path, settings: TrainSettings,
-          heads: AuxHeads | None = None, resume: bool = False) -> DamModel:
+def train(model: DamModel, tokenizer_model: bytes, data: EncodedSet | Sequence[EncodedSet], out_dir: str | Path,
+          settings: TrainSettings, heads: AuxHeads | None = None, resume: bool = False) -> DamModel:
     """Train ``model`` on ``data``. Every ``save_every`` steps the model is written to ``out_dir`` in the official
-    layout, and the optimizer state to ``state_dir(out_dir)``, with a JSON-lines log of the loss there."""
+    layout, and the optimizer state to ``state_dir(out_dir)``, with a JSON-lines log of the loss there.
+    Several sets (items of different frame counts, e.g. videos and still images) take turns, a batch each."""
     s = settings
     out = Path(out_dir)
     state = state_dir(out)
@@ -279,7 +285,8 @@ def train(model: DamModel, tokenizer_model: bytes, data: EncodedSet, out_dir: st
             heads.load_state_dict(saved["heads"])
         step = int(saved["step"])
         rng.setstate(_tuple(saved["rng"]))
-    order: list[int] = []
+    sets = _as_sets(data)
+    orders: list[list[int]] = [[] for _ in sets]
     log_file = (state / "log.jsonl").open("a", encoding="utf-8")
     bar = tqdm(total=s.steps, initial=step, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
     started, recent = time.perf_counter(), []
@@ -289,13 +296,15 @@ def train(model: DamModel, tokenizer_model: bytes, data: EncodedSet, out_dir: st
             group["lr"] = group["base_lr"] * lr_scale
         optimizer.zero_grad(set_to_none=True)
         caption_loss = 0.0
-        for _ in range(s.grad_accum):
+        for micro in range(s.grad_accum):
+            k = (step * s.grad_accum + micro) % len(sets)
+            current, order = sets[k], orders[k]
             if len(order) < s.batch_size:
-                fresh = list(range(len(data)))
+                fresh = list(range(len(current)))
                 rng.shuffle(fresh)
                 order += fresh
-            index, order = order[:s.batch_size], order[s.batch_size:]
-            loss, part = batch_loss(model, data, index, heads, s.aux_weight)
+            index, orders[k] = order[:s.batch_size], order[s.batch_size:]
+            loss, part = batch_loss(model, current, index, heads, s.aux_weight)
             (loss / s.grad_accum).backward()
             caption_loss += part / s.grad_accum
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)

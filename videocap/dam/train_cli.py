@@ -9,18 +9,21 @@ import click
 from videocap.errors import UserError
 
 SHAPES_PREFIX = "shapes:"
+STILLS_PREFIX = "shapes-stills:"
 SHAPES_SEED_BASE = 2_000_000  # training clips; evaluations use seeds below 1_000_000
+STILLS_SEED_BASE = 2_500_000
 
 
 def load_examples(data: str, processes: int):
     from videocap.dam.shapes_data import shape_examples
     from videocap.dam.train import read_jsonl
 
-    if data.startswith(SHAPES_PREFIX):
-        count = data[len(SHAPES_PREFIX):]
-        if not count.isdigit() or int(count) < 1:
-            raise UserError(f"--data {data}: use shapes:N with N generated clips, e.g. shapes:3000")
-        return shape_examples(range(SHAPES_SEED_BASE, SHAPES_SEED_BASE + int(count)), processes=processes)
+    for prefix, base, frames in ((SHAPES_PREFIX, SHAPES_SEED_BASE, 8), (STILLS_PREFIX, STILLS_SEED_BASE, 1)):
+        if data.startswith(prefix):
+            count = data[len(prefix):]
+            if not count.isdigit() or int(count) < 1:
+                raise UserError(f"--data {data}: use {prefix}N with N generated clips, e.g. {prefix}3000")
+            return shape_examples(range(base, base + int(count)), processes=processes, num_frames=frames)
     path = Path(data)
     if not path.is_file():
         raise UserError(f"--data {data}: no such file (give a .jsonl of frames, masks and captions, or shapes:N)")
@@ -58,13 +61,16 @@ def _plain(attributes: dict | None) -> dict | None:
 @click.command("train-dam", epilog="""\b
 Examples:
   # the bundled demo captioner (samples/models/shapes-dam), on the CPU:
-  videocap train-dam --data shapes:2500 --init configs/demo-dam.yaml --out samples/models/shapes-dam \\
-      --steps 3000 --aux-weight 0.5 --threads 2
+  videocap train-dam --data shapes:2000 --init configs/demo-dam.yaml --out runs/shapes-dam \\
+      --steps 4000 --aux-weight 0.5 --threads 1
+  videocap train-dam --data shapes:2000 --data shapes-stills:1500 --init runs/shapes-dam \\
+      --out samples/models/shapes-dam --steps 600 --lr 3e-4 --vision-lr 5e-4 --threads 2
   # fine-tune DAM-3B-Video on your own items (one JSON per line: frames, masks, caption), LLM frozen:
   videocap train-dam --data items.jsonl --init nvidia/DAM-3B-Video --out dam-tuned --freeze llm --device cuda
 """)
-@click.option("--data", required=True, help="A .jsonl of {frames, masks, caption} items, or shapes:N for N "
-                                            "generated shape clips.")
+@click.option("--data", "datasets", required=True, multiple=True,
+              help="A .jsonl of {frames, masks, caption} items; shapes:N for N generated shape clips (8 frames); "
+                   "shapes-stills:N for still frames of N clips. Repeat to mix sets: they take turns, a batch each.")
 @click.option("--init", "init", required=True, help="A DAM checkpoint (folder or hub id) to fine-tune, or an "
                                                     "architecture file (.yaml) for a new model.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
@@ -85,7 +91,7 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes generating shapes data.")
-def train_dam(data: str, init: str, out: Path, steps: int, batch_size: int, grad_accum: int, lr: float,
+def train_dam(datasets: tuple[str, ...], init: str, out: Path, steps: int, batch_size: int, grad_accum: int, lr: float,
               vision_lr: float, freeze: tuple[str, ...], aux_weight: float, save_every: int, resume: bool,
               threads: int | None, device: str | None, seed: int, processes: int) -> None:
     """Train or fine-tune DAM on (frames, masks, caption) items; saves in the official checkpoint layout."""
@@ -98,22 +104,24 @@ def train_dam(data: str, init: str, out: Path, steps: int, batch_size: int, grad
     if threads:
         torch.set_num_threads(threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    click.echo(f"preparing data {data} ...", err=True)
-    examples = load_examples(data, processes)
+    click.echo(f"preparing data {', '.join(datasets)} ...", err=True)
+    examples = {data: load_examples(data, processes) for data in datasets}
     if resume and (state_dir(out) / "training_state.pt").is_file():
         model, proto = load_init(str(out), [], device)
     else:
-        model, proto = load_init(init, [ex.caption for ex in examples], device)
-    encoded = cached_encoding(model, examples, data, state_dir(out))
+        model, proto = load_init(init, [ex.caption for items in examples.values() for ex in items], device)
+    encoded = [cached_encoding(model, items, data, state_dir(out)) for data, items in examples.items()]
     del examples
     heads = None
     if aux_weight > 0:
-        if any(a is None for a in encoded.attributes):
+        video_sets = [e for e in encoded if e.pixels.shape[1] > 1]
+        if not video_sets or any(a is None for e in video_sets for a in e.attributes):
             raise UserError("--aux-weight needs attribute labels, which only shapes:N data has")
         heads = AuxHeads(model.config.llm.hidden_size,
-                         encoded.pixels.shape[1], len(COLOURS), len(SHAPES), len(MOTIONS)).to(model.device)
+                         video_sets[0].pixels.shape[1], len(COLOURS), len(SHAPES), len(MOTIONS)).to(model.device)
     params = sum(p.numel() for p in model.parameters())
-    click.echo(f"{len(encoded)} items, {params / 1e6:.2f} M parameters, training on {device}", err=True)
+    click.echo(f"{sum(len(e) for e in encoded)} items, {params / 1e6:.2f} M parameters, training on {device}",
+               err=True)
     settings = TrainSettings(steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, vision_lr=vision_lr,
                              freeze=freeze, aux_weight=aux_weight, save_every=save_every, seed=seed, threads=threads)
     train(model, proto, encoded, out, settings, heads, resume=resume)
