@@ -22,9 +22,9 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 def main() -> None:
     size, num_frames, fps = (320, 240), 100, 25.0
     objects = [  # drawn in this order: later ones pass in front
-        ShapeObject(1, "square", "white", 24.0, (165.0, 160.0), (0.0, -0.3), 20.0),
+        ShapeObject(1, "square", "white", 24.0, (165.0, 150.0), (0.0, 0.0), 20.0),
         ShapeObject(2, "circle", "red", 20.0, (40.0, 150.0), (2.4, 0.0), 0.0),  # passes in front of the square
-        ShapeObject(3, "circle", "blue", 17.0, (270.0, 60.0), (-1.6, 0.5), 0.0),
+        ShapeObject(3, "circle", "blue", 17.0, (280.0, 70.0), (-1.6, 0.0), 0.0),
         ShapeObject(4, "star", "yellow", 22.0, (70.0, 60.0), (0.0, 0.0), 10.0),
         ShapeObject(5, "triangle", "green", 18.0, (230.0, -20.0), (0.0, 1.6), 0.0),
     ]

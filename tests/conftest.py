@@ -34,6 +34,6 @@ def dam_fixtures_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def dam_checkpoint(dam_fixtures_dir) -> Path:
-    """A tiny random-weight DAM checkpoint in the official layout: gibberish captions, real plumbing."""
-    return _need(dam_fixtures_dir / "tiny-video")
+def dam_checkpoint() -> Path:
+    """The bundled demo captioner (samples/models/shapes-dam): a small DAM in the official layout."""
+    return REPO_ROOT / "samples" / "models" / "shapes-dam"

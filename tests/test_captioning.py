@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "shapes.mp4"
 DEMO = load_config(DEMO_CONFIG)
 SHAPES = ("circle", "square", "triangle", "star")
-TOKENS = 12  # captions from random weights: keep them short
+TOKENS = 24  # enough for the demo captioner's one-sentence captions
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -135,6 +135,10 @@ def test_caption_writes_every_output(captioned):
         assert {f"circle-{track.track_id}.srt", f"circle-{track.track_id}.vtt"} <= names
     assert not [n for n in names if "partial" in n or n.startswith(".")]  # nothing half-written left
     assert len(printed) == len(result.tracks)  # each caption reported as it was made
+    # The bundled captioner describes the sample's two circles by their own colour and motion.
+    texts = sorted(c.text for captions in result.captions.values() for c in captions)
+    assert any("red circle" in t and "right" in t for t in texts), texts
+    assert any("blue circle" in t and "left" in t for t in texts), texts
 
 
 def test_captions_json(captioned):
@@ -143,7 +147,7 @@ def test_captions_json(captioned):
     assert data["schema"] == "videocap.captions/1"
     assert data["video"]["frame_count"] == 100 and data["video"]["has_audio"] is True
     assert data["models"]["segmentation"].endswith("shapes-yolo11n-seg.pt")
-    assert data["models"]["captioning"].endswith("tiny-video") and data["models"]["prompt_style"] == "dam-3b-video"
+    assert data["models"]["captioning"].endswith("shapes-dam") and data["models"]["prompt_style"] == "dam-3b-video"
     assert data["captioning"]["max_new_tokens"] == TOKENS
     assert data["range"] == {"start_frame": 0, "end_frame": 100, "stride": 1, "frames_processed": 100,
                              "start_time": 0.0, "end_time": 4.0}
