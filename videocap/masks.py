@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per object and frame, so the per-instance dict adds up
 class BoxMask:
     """A binary mask stored as its bit-packed crop at ``(x0, y0)`` inside a frame of ``frame_size``."""
 

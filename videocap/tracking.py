@@ -130,7 +130,7 @@ class ObjectTracker:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per object and frame, so the per-instance dict adds up
 class TrackFrame:
     index: int  # frame number in the video
     time: float
