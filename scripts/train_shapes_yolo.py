@@ -12,7 +12,6 @@ from scratch (no pretrained weights exist offline) at image size 256 on the CPU.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import cv2
@@ -66,6 +65,29 @@ def write_dataset(root: Path, num_train: int, num_val: int) -> Path:
     return data
 
 
+def _relative(value: object, root: str) -> object:
+    """Paths of this machine inside checkpoint metadata, made relative to the repository."""
+    if isinstance(value, str) and value.startswith(root):
+        return value[len(root):].lstrip("/") or "."
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    return value
+
+
+def portable_checkpoint(src: Path, dst: Path) -> None:
+    """Copy an ultralytics checkpoint without the training machine's absolute paths in its metadata."""
+    from ultralytics.utils.patches import torch_load
+
+    root = str(Path.cwd().resolve())
+    checkpoint = torch_load(src, map_location="cpu")  # ultralytics' own loader for its own files
+    checkpoint["train_args"] = _relative(checkpoint.get("train_args", {}), root)
+    checkpoint.pop("git", None)  # repository metadata: absolute root, commit, branch
+    model = checkpoint.get("model")
+    if isinstance(getattr(model, "args", None), dict):
+        model.args = _relative(model.args, root)
+    torch.save(checkpoint, dst)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("samples/models/shapes-yolo11n-seg.pt"))
@@ -91,7 +113,7 @@ def main() -> None:
                 name="train", exist_ok=True, verbose=False)
     best = args.work / "train" / "weights" / "best.pt"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, args.out)
+    portable_checkpoint(best, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
 
