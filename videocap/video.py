@@ -1,8 +1,9 @@
-"""Video input: metadata, frame ranges and a threaded sequential reader, on decord.
+"""Video input: metadata, frame ranges and a threaded sequential reader.
 
-videocap uses ``decord2``, the maintained fork of decord (same API and import name, a current
-FFmpeg with AV1): on the real clips it decoded the same pixels and timestamps as decord 0.6.0,
-25-30 % faster, and it opens AV1, which 0.6.0 cannot.
+decord vets each file and gives its metadata and every frame's presentation time; the frames of a
+range stream from an ffmpeg pipe (see ``VideoReader`` for why). videocap uses ``decord2``, the
+maintained fork of decord (same API and import name, a current FFmpeg): on the real clips it gave
+the same pixels and timestamps as decord 0.6.0, 10-30 % faster, and it opens AV1, which 0.6.0 cannot.
 
 Ranges: ``start``/``end`` take a frame number (``120``), seconds (``62.5s``) or a clock time
 (``1:02.5``, ``00:01:02.5``). ``end`` is exclusive. A time selects the first frame whose
