@@ -147,9 +147,9 @@ def test_cli_track_writes_json_and_summary(tmp_path):
     ([str(SAMPLE), "--class", "circle", "--start", "soon"], "bad position"),
     ([str(SAMPLE), "--class", "circle", "--model", "nowhere/model.pt"], "no such file"),
 ])
-def test_cli_bad_input_is_one_line_exit_2(args, message):
+def test_cli_bad_input_is_one_line_exit_2(args, message, tmp_path):
     demo = [] if "--model" in args else ["--demo"]
-    proc = run_cli("track", *args, *demo, "--out", "/tmp/videocap-test-unused.json")
+    proc = run_cli("track", *args, *demo, "--out", str(tmp_path / "unused.json"))
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
