@@ -25,8 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from videocap.encode import ffmpeg_exe  # noqa: E402
-from videocap.pipeline import TrackSettings, track_video  # noqa: E402
-from videocap.tracking import BYTETRACK_CONFIG, ObjectTracker, load_yolo  # noqa: E402
+from videocap.pipeline import track_video
+from videocap.settings import TrackSettings  # noqa: E402
+from videocap.resources import BYTETRACK_CONFIG  # noqa: E402
+from videocap.yolo import YoloTracker, load_yolo  # noqa: E402
 from videocap.video import probe  # noqa: E402
 
 SAMPLE = REPO / "samples" / "shapes.mp4"
@@ -48,7 +50,7 @@ def ultralytics_loop(video: Path, model: str, classes: list[str], imgsz: int, co
 def videocap_loop(video: Path, model: str, classes: list[str], imgsz: int, conf: float) -> float:
     settings = TrackSettings(classes=tuple(classes), model=model, imgsz=imgsz, conf=conf)
     start = time.perf_counter()
-    result = track_video(video, settings, ObjectTracker(model, classes, conf, imgsz), progress=False)
+    result = track_video(video, settings, YoloTracker(model, classes, conf, imgsz), progress=False)
     return len(result.frame_range) / (time.perf_counter() - start)
 
 
@@ -97,7 +99,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     classes = args.classes or ["circle", "square", "triangle", "star"]
-    imgsz = args.imgsz or ObjectTracker(args.model, classes).imgsz
+    imgsz = args.imgsz or YoloTracker(args.model, classes).imgsz
 
     import torch
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from videocap.encode import H264Writer
-from videocap.io import write_json
+from videocap.files import write_json
 from videocap.synthetic import ShapeObject, clip_truth, make_background, render_clip
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

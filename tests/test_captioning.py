@@ -22,15 +22,17 @@ import pytest
 import webvtt
 from PIL import Image
 
-from videocap.captioning import CaptionResult, CaptionSettings, caption_video, segments
+from videocap.captioning import segments
+from videocap.pipeline import caption_images, caption_video
+from videocap.results import CaptionResult
+from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
 from videocap.cli import main
-from videocap.config import DEMO_CONFIG, load_config
+from videocap.resources import DEMO_CONFIG
+from videocap.settings import load_config
 from videocap.encode import ffmpeg_exe
-from videocap.images import ImageSettings, caption_images
-from videocap.pipeline import TrackSettings
 from videocap.render import MASK_ALPHA
-from videocap.tracking import ObjectTracker, load_yolo
-from videocap.video import VideoReader
+from videocap.yolo import YoloSegmenter, YoloTracker
+from videocap.video import Video, VideoReader
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "shapes.mp4"
@@ -75,7 +77,7 @@ def dam(dam_checkpoint):
 
 @pytest.fixture(scope="module")
 def tracker():
-    return ObjectTracker(DEMO["model"], SHAPES, imgsz=DEMO["imgsz"], device="cpu")
+    return YoloTracker(DEMO["model"], SHAPES, imgsz=DEMO["imgsz"], device="cpu")
 
 
 def ffmpeg(*args: str) -> subprocess.CompletedProcess:
@@ -132,11 +134,11 @@ def test_caption_writes_every_output(captioned):
     assert {"captions.json", "captioned.mp4", "captioned.mkv", "captions.ass"} <= names
     assert len(result.tracks) >= 2
     for track in result.tracks:
-        assert {f"circle-{track.track_id}.srt", f"circle-{track.track_id}.vtt"} <= names
+        assert {f"circle-{track.id}.srt", f"circle-{track.id}.vtt"} <= names
     assert not [n for n in names if "partial" in n or n.startswith(".")]  # nothing half-written left
     assert len(printed) == len(result.tracks)  # each caption reported as it was made
     # The bundled captioner describes the sample's two circles by their own colour and motion.
-    texts = sorted(c.text for captions in result.captions.values() for c in captions)
+    texts = sorted(c.text for t in result.tracks for c in t.captions)
     assert any("red circle" in t and "right" in t for t in texts), texts
     assert any("blue circle" in t and "left" in t for t in texts), texts
 
@@ -163,9 +165,9 @@ def test_captions_json(captioned):
         assert caption["keyframes"] == track["keyframes"] and isinstance(caption["text"], str)
         assert len(track["frames"]) == track["num_frames"]
     back = CaptionResult.from_json(data)
-    assert [t.track_id for t in back.tracks] == [t.track_id for t in result.tracks]
-    for track_id, captions in result.captions.items():
-        for a, b in zip(back.captions[track_id], captions, strict=True):
+    assert [t.id for t in back.tracks] == [t.id for t in result.tracks]
+    for back_track, track in zip(back.tracks, result.tracks, strict=True):
+        for a, b in zip(back_track.captions, track.captions, strict=True):
             assert (a.text, a.keyframes, a.first_frame, a.last_frame) == (b.text, b.keyframes, b.first_frame, b.last_frame)
             assert (a.start, a.end) == pytest.approx((b.start, b.end), abs=1e-4)
 
@@ -189,21 +191,19 @@ def test_captioned_video_decodes_with_masks_and_audio(captioned, shapes_audio):
         src = source[index][inside].astype(float)
         expected = src * (1 - MASK_ALPHA) + np.array(result_colour(track)) * MASK_ALPHA
         got = rendered[index][inside].astype(float)
-        assert np.median(np.abs(got - expected)) < 12, f"track {track.track_id} at frame {index}"
+        assert np.median(np.abs(got - expected)) < 12, f"track {track.id} at frame {index}"
         changed += np.median(np.abs(got - src)) > 20
     assert changed >= 1
 
 
 def result_colour(track):
-    from videocap.captioning import track_colour
-
-    return track_colour(track.track_id)
+    return track.colour
 
 
 def test_subtitles_parse_back(captioned):
     result, out, _ = captioned
     for track in result.tracks:
-        base = out / f"circle-{track.track_id}"
+        base = out / f"circle-{track.id}"
         for suffix in (".srt", ".vtt"):
             subs = pysubs2.load(str(base.with_suffix(suffix)))
             [event] = subs.events
@@ -211,12 +211,12 @@ def test_subtitles_parse_back(captioned):
             assert event.end == pytest.approx((track.last.time + 0.04) * 1000, abs=2)
             assert ffmpeg("-i", str(base.with_suffix(suffix)), "-f", "ass", "-").returncode == 0
         [cue] = webvtt.read(str(base.with_suffix(".vtt")))
-        assert cue.voice == f"circle #{track.track_id}"
+        assert cue.voice == f"circle #{track.id}"
     ass = pysubs2.load(str(out / "captions.ass"))
     assert ass.info["PlayResX"] == "320" and ass.styles["Caption"].fontname == "Noto Sans CJK SC"
     for track in result.tracks:
-        events = [e for e in ass.events if e.name == f"circle #{track.track_id}"]
-        assert events, track.track_id
+        events = [e for e in ass.events if e.name == f"circle #{track.id}"]
+        assert events, track.id
         assert any("\\move(" in e.text for e in events)  # the caption moves with its object
         assert min(e.start for e in events) == pytest.approx(track.first.time * 1000, abs=10)
     proc = ffmpeg("-i", str(out / "captions.ass"), "-f", "ass", "-")
@@ -240,7 +240,7 @@ def test_mkv_has_a_titled_subtitle_stream_per_object(captioned):
     assert len(subtitle_streams) == len(result.tracks)
     assert all("(eng)" in line for line in subtitle_streams)
     titles = [line.split(":", 1)[1].strip() for line in lines if line.startswith("title")]
-    assert titles == [f"circle #{t.track_id}" for t in result.tracks]
+    assert titles == [f"circle #{t.id}" for t in result.tracks]
     assert any("Audio: aac" in line for line in lines) and any("Video: h264" in line for line in lines)
     # Each stream holds its object's caption events.
     proc = ffmpeg("-i", str(out / "captioned.mkv"), "-map", "0:s:0", "-f", "srt", "-")
@@ -257,9 +257,9 @@ def test_tracks_come_from_the_cache_when_only_dam_settings_change(captioned, sha
                            caption_settings(dam_checkpoint, max_new_tokens=4, temperature=0.0), tmp_path,
                            tracker=NoTracking(), model=dam, progress=False, render=False)
     assert result.timing["tracking_cached"] is True
-    assert [t.track_id for t in result.tracks] == [t.track_id for t in captioned[0].tracks
+    assert [t.id for t in result.tracks] == [t.id for t in captioned[0].tracks
                                                    if len(t.frames) >= 5]
-    assert all(len(c.keyframes) == 4 for cs in result.captions.values() for c in cs)
+    assert all(len(c.keyframes) == 4 for t in result.tracks for c in t.captions)
     assert not (tmp_path / "captioned.mp4").exists()
 
 
@@ -273,22 +273,22 @@ def test_range_stride_and_segments(shapes_audio, dam, dam_checkpoint, tracker, t
         assert reader.info.frame_count == 50  # every frame of the range, not every processed one
     assert audio_seconds(tmp_path / "captioned.mp4") == pytest.approx(2.0, abs=0.1)
     long_track = max(result.tracks, key=lambda t: len(t.frames))
-    captions = result.captions[long_track.track_id]
+    captions = long_track.captions
     assert len(captions) >= 3
     for a, b in zip(captions, captions[1:]):
         assert a.end == b.start and b.start - a.start == pytest.approx(0.64, abs=0.1)  # 0.6 s of stride-2 frames
     assert all(1.0 <= c.start < c.end <= 3.0 for c in captions)
-    subs = pysubs2.load(str(tmp_path / f"circle-{long_track.track_id}.srt"))
+    subs = pysubs2.load(str(tmp_path / f"circle-{long_track.id}.srt"))
     assert len(subs.events) == len(captions)
     assert subs.events[0].start == pytest.approx((captions[0].start - 1.0) * 1000, abs=2)  # the output's timeline
     data = json.loads((tmp_path / "captions.json").read_text())
-    track_json = next(t for t in data["tracks"] if t["id"] == long_track.track_id)
+    track_json = next(t for t in data["tracks"] if t["id"] == long_track.id)
     assert len(track_json["captions"]) == len(captions)
     assert data["captioning"]["segment_seconds"] == 0.6
 
 
 def test_segments_join_a_short_tail():
-    from videocap.tracking import Track, TrackFrame
+    from videocap.results import Track, TrackFrame
 
     frames = [TrackFrame(i, i / 10, (0, 0, 1, 1), 1.0, None) for i in range(22)]
     pieces = segments(Track(1, "circle", frames), 1.0, min_frames=3)
@@ -352,7 +352,7 @@ def test_interrupted_render_leaves_no_video(captioned, tmp_path, monkeypatch):
 
     monkeypatch.setattr(render.Overlay, "draw", broken)
     with pytest.raises(KeyboardInterrupt):
-        outputs.write_all(result, tmp_path, progress=False)
+        outputs.write_outputs(result, tmp_path, Video(result.video.path), progress=False)
     assert not (tmp_path / "captioned.mp4").exists() and not (tmp_path / "captioned.mkv").exists()
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
@@ -364,10 +364,10 @@ def test_image_on_a_photo_and_a_folder(dam, dam_checkpoint, tmp_path, capsys):
     Image.fromarray(frames[10]).save(photos / "early.png")
     Image.fromarray(frames[80]).save(photos / "late.jpg", quality=95)
     (photos / "notes.txt").write_text("not a photo")
-    yolo = load_yolo(DEMO["model"])
     settings = ImageSettings(classes=("circle",), model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu")
-    results = caption_images(photos, settings, caption_settings(dam_checkpoint), tmp_path / "out", yolo=yolo,
-                             model=dam, progress=False)
+    segmenter = YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+    results = [r.to_json() for r in caption_images(photos, settings, caption_settings(dam_checkpoint), tmp_path / "out",
+                                                   segmenter=segmenter, model=dam, progress=False)]
     assert [Path(r["image"]["path"]).name for r in results] == ["early.png", "late.jpg"]
     for result, picture in zip(results, ("early.captioned.png", "late.captioned.jpg")):
         assert result["outputs"]["image"] == picture
@@ -390,7 +390,7 @@ def test_image_on_a_photo_and_a_folder(dam, dam_checkpoint, tmp_path, capsys):
 
 def test_cli_caption_end_to_end(shapes_audio, dam_checkpoint, tmp_path):
     """The real console entry: captions on stdout as they come, progress and summary on stderr."""
-    proc = subprocess.run([sys.executable, "-m", "videocap.cli", "caption", str(shapes_audio), "--class", "circle",
+    proc = subprocess.run([sys.executable, "-m", "videocap", "caption", str(shapes_audio), "--class", "circle",
                            "--demo", "--dam", str(dam_checkpoint), "--max-new-tokens", "6", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -106,7 +106,7 @@ def test_train_dam_cli_on_a_jsonl_dataset(tmp_path, tiny):
     (tmp_path / "items.jsonl").write_text("\n".join(lines))
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps(TINY))
-    proc = subprocess.run([sys.executable, "-m", "videocap.cli", "train-dam", "--data", str(tmp_path / "items.jsonl"),
+    proc = subprocess.run([sys.executable, "-m", "videocap", "train-dam", "--data", str(tmp_path / "items.jsonl"),
                            "--init", str(arch), "--out", str(tmp_path / "cli-model"), "--steps", "2",
                            "--batch-size", "2", "--threads", "1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -115,7 +115,7 @@ def test_train_dam_cli_on_a_jsonl_dataset(tmp_path, tiny):
 
 
 def test_train_dam_cli_rejects_bad_data(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "videocap.cli", "train-dam", "--data", "shapes:x", "--init",
+    proc = subprocess.run([sys.executable, "-m", "videocap", "train-dam", "--data", "shapes:x", "--init",
                            "configs/demo-dam.yaml", "--out", str(tmp_path / "m")], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert proc.returncode == 2 and "shapes:N" in proc.stderr and "Traceback" not in proc.stderr

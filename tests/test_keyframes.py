@@ -7,7 +7,7 @@ import pytest
 
 from videocap.keyframes import select_keyframes
 from videocap.masks import BoxMask
-from videocap.tracking import Track, TrackFrame
+from videocap.results import Track, TrackFrame
 
 
 def make_track(times, areas=None, scores=None, at_edge=()):

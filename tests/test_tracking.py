@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.config import DEMO_CONFIG, load_config
+from videocap.resources import DEMO_CONFIG
+from videocap.settings import load_config
 from videocap.encode import H264Writer
 from videocap.errors import UserError
 from videocap.evaluation import iou, score_tracking
-from videocap.pipeline import TrackingResult, TrackSettings, track_video
+from videocap.pipeline import track_video
+from videocap.results import TrackingResult
+from videocap.settings import TrackSettings
 from videocap.synthetic import make_clip
-from videocap.tracking import ObjectTracker, class_ids_for
+from videocap.yolo import YoloTracker, class_ids_for
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "shapes.mp4"
@@ -28,8 +31,8 @@ MIN_VISIBLE_PIXELS = 60  # slivers at the frame edge or behind another object ar
 
 
 @pytest.fixture(scope="module")
-def tracker() -> ObjectTracker:
-    return ObjectTracker(DEMO["model"], SHAPES, imgsz=DEMO["imgsz"], device="cpu")
+def tracker() -> YoloTracker:
+    return YoloTracker(DEMO["model"], SHAPES, imgsz=DEMO["imgsz"], device="cpu")
 
 
 def settings(**kw) -> TrackSettings:
@@ -40,7 +43,7 @@ def hypothesis_boxes(result: TrackingResult) -> dict:
     boxes: dict = {}
     for track in result.tracks:
         for f in track.frames:
-            boxes.setdefault(f.index, {})[track.track_id] = f.box
+            boxes.setdefault(f.index, {})[track.id] = f.box
     return boxes
 
 
@@ -67,7 +70,7 @@ def test_sample_circles_have_stable_ids_and_keyframes(tracker):
                                if f.index in o["frames"]]) > 0.7}
         assert len(matched) == 1
         assert len(track.frames) >= 0.85 * len(circles[matched.pop()]["frames"])
-        keyframes = result.keyframes[track.track_id]
+        keyframes = track.keyframes
         assert len(keyframes) == 8 and keyframes == sorted(set(keyframes))
 
 
@@ -98,7 +101,7 @@ def test_stride_range_and_reset_between_videos(tracker):
     assert first.frame_range.start == 25 and first.frame_range.end == 75
     again = track_video(SAMPLE, settings(start="1s", end="3s", stride=2), tracker, progress=False)
     # A fresh tracker state for each video: the same ids and boxes come back.
-    assert [t.track_id for t in again.tracks] == [t.track_id for t in first.tracks]
+    assert [t.id for t in again.tracks] == [t.id for t in first.tracks]
     assert [f.box for t in again.tracks for f in t.frames] == [f.box for t in first.tracks for f in t.frames]
 
 
@@ -110,7 +113,7 @@ def test_json_round_trip(tracker):
     assert data["video"]["frame_count"] == 100
     assert {t["class"] for t in data["tracks"]} == {"star", "triangle"}
     back = TrackingResult.from_json(data)
-    assert back.keyframes == result.keyframes
+    assert [t.keyframes for t in back.tracks] == [t.keyframes for t in result.tracks]
     for a, b in zip(back.tracks, result.tracks):
         assert [f.index for f in a.frames] == [f.index for f in b.frames]
         assert all(np.array_equal(x.mask.to_mask(), y.mask.to_mask()) for x, y in zip(a.frames, b.frames))
@@ -123,7 +126,7 @@ def test_unknown_class_lists_close_matches(tracker):
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videocap.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "videocap", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 

@@ -1,8 +1,29 @@
 """videocap: detailed, localized captions for the objects in a video.
 
-The pipeline reads like the data flow:
-video (``videocap.video``) -> detections and tracks (``videocap.tracking``) ->
-keyframes (``videocap.keyframes``) -> captions (``videocap.dam``) -> outputs.
+The package reads like the data flow: video (``videocap.video``) -> detections and tracks
+(``videocap.tracking``, ``videocap.yolo``) -> keyframes (``videocap.keyframes``) -> captions
+(``videocap.captioning``, ``videocap.dam``) -> outputs (``videocap.outputs``), with the settings
+(``videocap.settings``) and result records (``videocap.results``) below the stages and
+``videocap.pipeline`` on top. ``import videocap`` stays light: the names below load on first use.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["CaptionResult", "CaptionSettings", "DamModel", "ImageSettings", "TrackSettings", "TrackingResult",
+           "caption_images", "caption_video", "render_captions", "track_video"]
+
+_HOMES = {
+    "track_video": "videocap.pipeline", "caption_video": "videocap.pipeline", "caption_images": "videocap.pipeline",
+    "render_captions": "videocap.pipeline",
+    "TrackSettings": "videocap.settings", "CaptionSettings": "videocap.settings", "ImageSettings": "videocap.settings",
+    "TrackingResult": "videocap.results", "CaptionResult": "videocap.results",
+    "DamModel": "videocap.dam",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'videocap' has no attribute {name!r}")

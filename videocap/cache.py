@@ -20,8 +20,8 @@ import warnings
 from pathlib import Path
 
 from videocap import __version__
-from videocap.io import atomic_write_bytes
-from videocap.tracking import BYTETRACK_CONFIG
+from videocap.files import atomic_write_bytes
+from videocap.resources import BYTETRACK_CONFIG
 
 CHUNK = 1 << 20
 

@@ -1,23 +1,25 @@
-"""The ``videocap`` command line: a thin layer over the library.
+"""The ``videocap`` command line: each command parses its flags, builds settings, makes one library call
+(``videocap.pipeline``) and prints.
 
-Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure.
-``--debug`` shows the traceback instead of the one-line message.
+Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure, 130 interrupted.
+``--debug`` shows the traceback instead of the one-line message. Heavy modules (torch, ultralytics)
+are imported only inside the commands that need them, so that bad input is reported at once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
 from videocap.errors import UserError
-
+from videocap.settings import (DEFAULT_DAM, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
+                               DTYPES, KEYFRAME_METHODS, CaptionSettings, ImageSettings, TrackSettings, load_config)
 
 MAIN_EXAMPLES = """\b
 Examples:
-  videocap caption samples/shapes.mp4 --class circle --demo --out out/
+  videocap caption --demo --class circle --out out/          # the bundled sample, offline
   videocap caption street.mp4 --class person --class dog --start 1:00 --end 2:00 --out street/
   videocap image photos/ --class chair --out chairs/
   videocap render out/captions.json
@@ -25,113 +27,292 @@ Examples:
   videocap COMMAND --help
 """
 
+TRACK_EXAMPLES = """\b
+Examples:
+  videocap track samples/shapes.mp4 --class circle --demo --out t.json
+  videocap track street.mp4 --class person --class car --start 00:01:00 --end 90s --stride 2 --out tracks.json
+"""
+
+CAPTION_EXAMPLES = """\b
+Examples:
+  videocap caption --demo --class circle --out out/                  # the bundled sample video
+  videocap caption samples/shapes.mp4 --class circle --demo --out out/
+  videocap caption street.mp4 --class person --class dog --out street/            # yolo11x-seg + DAM-3B-Video
+  videocap caption talk.mp4 --class person --start 1:00 --end 2:30 --segment-seconds 10 --out talk/
+  videocap caption clip.mp4 --class car --dam ~/models/DAM-3B-Video --temperature 0 --max-new-tokens 128
+"""
+
+IMAGE_EXAMPLES = """\b
+Examples:
+  videocap image room.jpg --class chair --out room/
+  videocap image photos/ --class dog --class cat --dam ~/models/DAM-3B --out described/
+  videocap image frame.png --class circle --demo --out shapes/
+"""
+
+RENDER_EXAMPLES = """\b
+Examples:
+  videocap render out/captions.json                      # rewrite out/captioned.mp4, .mkv and subtitles
+  videocap render out/captions.json --video moved/clip.mp4 --out again/
+"""
+
+SUBTITLE_EXAMPLES = """\b
+Examples:
+  videocap subtitles out/captions.json                   # rewrite the .srt, .vtt and .ass files
+  videocap subtitles out/captions.json --out subs/
+"""
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_EXAMPLES)
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="videocap")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(debug: bool) -> None:
     """Detailed, localized captions for the objects in a video."""
-    ctx.obj = {"debug": debug}
 
 
-def range_options(command):
-    """--start/--end/--stride, shared by the commands that read a video."""
-    command = click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
-                           help="Process every Nth frame.")(command)
-    command = click.option("--end", help="Stop before this frame number or time (exclusive); default: the end.")(command)
-    command = click.option("--start", help="First frame: a frame number (120), seconds (62.5s) or a time "
-                                           "(00:01:02.5).")(command)
-    return command
+# -- shared option groups --
+
+def _options(*decorators):
+    """One decorator applying ``decorators`` in the order they are listed (as they show in --help)."""
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+    return apply
 
 
-def config_options(command):
-    """--config/--demo: where the defaults come from (flags override them)."""
-    command = click.option("--demo", is_flag=True, help="Use the bundled offline demo models (configs/demo.yaml).")(command)
-    command = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-                           help="Settings file [default: configs/default.yaml].")(command)
-    return command
+config_options = _options(
+    click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+                 help="Settings file [default: the packaged default.yaml: the real models]."),
+    click.option("--demo", is_flag=True, help="Use the bundled offline demo models (the packaged demo.yaml)."),
+)
+
+range_options = _options(
+    click.option("--start", help="First frame: a frame number (120), seconds (62.5s) or a time (00:01:02.5)."),
+    click.option("--end", help="Stop before this frame number or time (exclusive); default: the end."),
+    click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Process every Nth frame."),
+)
+
+segmenter_options = _options(
+    click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
+                 help="Object class (repeatable), e.g. --class person --class dog."),
+    click.option("--model", default=None, help=f"YOLO-seg weights: a path or an ultralytics name "
+                                               f"[config; default {DEFAULT_MODEL}]."),
+    click.option("--imgsz", type=click.IntRange(min=32), default=None,
+                 help="Inference size [config; default: the size the model was trained at]."),
+    click.option("--device", default=None, help="Torch device, e.g. cpu, 0, cuda:0 [default: auto]."),
+)
+
+tracking_options = _options(
+    segmenter_options,
+    range_options,
+    click.option("--conf", type=click.FloatRange(0, 1), default=None,
+                 help="Detection score floor fed to ByteTrack; above 0.1 disables its low-score pass "
+                      "[config; default 0.1]."),
+    click.option("--min-frames", type=click.IntRange(min=1), default=None,
+                 help="Drop tracks seen in fewer processed frames [config; default 3]."),
+    click.option("--min-score", type=click.FloatRange(0, 1), default=None,
+                 help="Drop tracks whose mean detection score is lower [config; default 0.35]."),
+    click.option("--keyframes", type=click.IntRange(min=1), default=None,
+                 help="Keyframes per track [config; default 8, what DAM-3B-Video takes]."),
+    click.option("--keyframe-method", type=click.Choice(KEYFRAME_METHODS), default=None,
+                 help="uniform: evenly spread in time; quality: large, confident, uncut views spread over "
+                      "the track's life [config; default uniform]."),
+    config_options,
+)
+
+dam_options = _options(
+    click.option("--dam", default=None, metavar="PATH_OR_ID",
+                 help=f"DAM checkpoint: a folder in the official layout or a hub id [config; default {DEFAULT_DAM}]."),
+    click.option("--temperature", type=click.FloatRange(min=0), default=None,
+                 help=f"Sampling temperature, 0 = greedy [config; default {DEFAULT_TEMPERATURE}]."),
+    click.option("--top-p", type=click.FloatRange(0, 1), default=None,
+                 help=f"Nucleus sampling [config; default {DEFAULT_TOP_P}]."),
+    click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
+                 help=f"Longest caption in tokens [config; default {DEFAULT_MAX_NEW_TOKENS}]."),
+    click.option("--seed", type=int, default=None, help="Seed for sampling [config; default 0]."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                 help="Objects captioned together [config; default 8]."),
+    click.option("--query", default=None,
+                 help="Ask DAM this instead of its default request for a detailed description."),
+    click.option("--dtype", type=click.Choice(("auto",) + DTYPES), default="auto", show_default=True,
+                 help="DAM's weights: auto = bfloat16 on GPU, float32 on CPU."),
+)
+
+output_options = _options(
+    click.option("--out", type=click.Path(path_type=Path), default=Path("captions"), show_default=True,
+                 help="Output folder."),
+    click.option("--quiet", is_flag=True, help="No progress bars."),
+)
 
 
-def tracking_options(command):
-    """Options of the segmentation and tracking stage; None means 'from the config'."""
-    for decorator in reversed([
-        click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
-                     help="Object class to track (repeatable), e.g. --class person --class dog."),
-        range_options,
-        click.option("--model", default=None, help="YOLO-seg weights: a path or an ultralytics name "
-                                                   "[config; default yolo11x-seg.pt]."),
-        click.option("--conf", type=click.FloatRange(0, 1), default=None,
-                     help="Detection score floor fed to ByteTrack; above 0.1 disables its low-score pass "
-                          "[config; default 0.1]."),
-        click.option("--imgsz", type=click.IntRange(min=32), default=None,
-                     help="Inference size [config; default: the size the model was trained at]."),
-        click.option("--device", default=None, help="Torch device for YOLO, e.g. cpu, 0, cuda:0 [default: auto]."),
-        click.option("--min-frames", type=click.IntRange(min=1), default=None,
-                     help="Drop tracks seen in fewer processed frames [config; default 3]."),
-        click.option("--min-score", type=click.FloatRange(0, 1), default=None,
-                     help="Drop tracks whose mean detection score is lower [config; default 0.35]."),
-        click.option("--keyframes", type=click.IntRange(min=1), default=None,
-                     help="Keyframes per track [config; default 8, what DAM-3B-Video takes]."),
-        click.option("--keyframe-method", type=click.Choice(["uniform", "quality"]), default=None,
-                     help="uniform: evenly spread in time; quality: large, confident, uncut views spread over "
-                          "the track's life [config; default uniform]."),
-        config_options,
-    ]):
-        command = decorator(command)
-    return command
+def echo_err(text: str) -> None:
+    click.echo(text, err=True)
 
 
-def track_settings(config_path: Path | None, demo: bool, classes: tuple[str, ...], start: str | None,
-                   end: str | None, stride: int, **flags):
-    """TrackSettings from the config, overridden by the flags given."""
-    from videocap.config import load_config, merge
-    from videocap.pipeline import TrackSettings
+def print_caption(label: str, span: str, text: str) -> None:
+    """One caption line on stdout; control characters (a model's stray escape codes) never reach the terminal."""
+    from videocap.layout import clean_text
+    from videocap.progress import print_line
 
-    settings = merge(load_config(config_path, demo), **flags)
-    fields = {f.name for f in dataclasses.fields(TrackSettings)}
-    settings = {key: value for key, value in settings.items() if key in fields}  # not DAM's settings
-    return TrackSettings(classes=classes, start=start, end=end, stride=stride, **settings)
+    print_line(f"{clean_text(label)}{span}: {clean_text(text)}")
 
 
-def print_track_summary(result) -> None:
-    """A short table of the tracks on stderr (stdout stays free for machine-readable output)."""
-    echo = lambda text: click.echo(text, err=True)  # noqa: E731
-    frames = len(result.frame_range)
-    echo(f"{len(result.tracks)} track(s) in {frames} frame(s) of {result.video.path} "
-         f"({result.timing.get('frames_per_second', 0):.1f} frames/s)")
-    if result.tracks:
-        echo(f"{'id':>5}  {'class':<14}{'frames':>7}  {'from':>9}  {'to':>9}  {'score':>5}")
-        for t in result.tracks:
-            echo(f"{t.track_id:>5}  {t.class_name:<14}{len(t.frames):>7}  {t.first.time:>8.2f}s  {t.last.time:>8.2f}s"
-                 f"  {t.mean_score:>5.2f}")
+def _settings(config_path: Path | None, demo: bool, classes, start=None, end=None, stride=1, **flags):
+    """(TrackSettings, CaptionSettings, config) from the config file and the flags given."""
+    config = load_config(config_path, demo)
+    tracking = TrackSettings.from_config(config, classes=tuple(classes), start=start, end=end, stride=stride, **flags)
+    device = flags.get("device") or config.get("device")
+    captioning = CaptionSettings.from_config(config, **{**flags, "device": device})
+    return tracking, captioning, config
 
 
-@cli.command(epilog="""\b
-Examples:
-  videocap track samples/shapes.mp4 --class circle --demo --out t.json
-  videocap track street.mp4 --class person --class car --start 00:01:00 --end 90s --stride 2 --out tracks.json
-""")
+# -- commands --
+
+@cli.command(epilog=TRACK_EXAMPLES)
 @click.argument("video", type=click.Path(path_type=Path))
 @tracking_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("tracks.json"), show_default=True,
               help="Where to write the tracks JSON.")
 def track(video: Path, out: Path, **options) -> None:
     """Segment and track every object of the given classes; write tracks with keyframes as JSON."""
-    from videocap.io import ensure_writable_dir, write_json
-    from videocap.pipeline import track_video
+    from videocap.pipeline import write_tracks
 
-    settings = track_settings(**options)
-    ensure_writable_dir(out.parent)
-    result = track_video(video, settings)
-    write_json(out, result.to_json())
-    print_track_summary(result)
-    click.echo(f"wrote {out}", err=True)
+    settings, _, _ = _settings(**options)
+    result = write_tracks(video, settings, out)
+    frames = len(result.frame_range)
+    echo_err(f"{len(result.tracks)} track(s) in {frames} frame(s) of {result.video.path} "
+             f"({result.timing.get('frames_per_second', 0):.1f} frames/s)")
+    if result.tracks:
+        echo_err(f"{'id':>5}  {'class':<14}{'frames':>7}  {'from':>9}  {'to':>9}  {'score':>5}")
+        for t in result.tracks:
+            echo_err(f"{t.id:>5}  {t.class_name:<14}{len(t.frames):>7}  {t.first.time:>8.2f}s  {t.last.time:>8.2f}s"
+                     f"  {t.mean_score:>5.2f}")
+    echo_err(f"wrote {out}")
 
 
-from videocap.commands import register  # noqa: E402
+@cli.command(epilog=CAPTION_EXAMPLES)
+@click.argument("video", type=click.Path(path_type=Path), required=False)
+@tracking_options
+@dam_options
+@click.option("--segment-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Caption each S-second piece of a track on its own (captions that change over time) "
+                   "[config; default: one caption per track].")
+@click.option("--language", default=None,
+              help="ISO 639-2 code of the captions' language, tagged on the MKV's subtitle streams "
+                   "[config; default eng].")
+@output_options
+@click.option("--no-cache", is_flag=True, help="Track again even when the tracks are in the cache.")
+@click.option("--no-video", is_flag=True, help="Skip the MP4 and MKV (make them later with `videocap render`).")
+def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video: bool, **options) -> None:
+    """Track every object of the classes in VIDEO, caption each track with DAM, and write the captioned
+    video, subtitles per object and captions.json into --out. With --demo and no VIDEO: the bundled sample.
 
-register(cli, tracking_options, track_settings)
+    \b
+    Writes into --out:
+      captions.json          video, settings, models, tracks with keyframes, captions and time spans
+      captioned.mp4          masks, boxes, labels and captions drawn on every frame; H.264, source audio
+      captioned.mkv          the same, with one subtitle stream per object ("circle #3")
+      captions.ass           every object's caption following its object
+      <class>-<id>.srt/.vtt  subtitles per object
+    Tracks are cached (~/.cache/videocap, or $VIDEOCAP_CACHE_DIR): running again with other DAM
+    settings does not track again. Captions are printed on stdout as they are made.
+    """
+    from videocap.pipeline import caption_video
+    from videocap.resources import SAMPLE_VIDEO
+
+    if video is None:
+        if not options["demo"]:
+            raise click.UsageError("Missing argument 'VIDEO' (only --demo runs on the bundled sample without one).")
+        video = SAMPLE_VIDEO
+    tracking, captioning, _ = _settings(**options)
+    result = caption_video(video, tracking, captioning, out, progress=not quiet, use_cache=not no_cache,
+                           render=not no_video,
+                           on_caption=lambda t, c: print_caption(t.label, f" {c.start:.2f}-{c.end:.2f}s", c.text))
+    frames = result.frame_range
+    if result.timing.get("tracking_cached"):
+        echo_err("tracks from the cache (no tracking needed)")
+    if not result.tracks:
+        echo_err(f"no {' or '.join(tracking.classes)} found in {video} (frames {frames.start}-{frames.end - 1}): "
+                 f"wrote empty outputs to {out}")
+    else:
+        echo_err(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
+    echo_err(f"wrote {_output_list(result.outputs)} to {out}")
+
+
+@cli.command(epilog=IMAGE_EXAMPLES)
+@click.argument("photos", metavar="IMAGE|FOLDER", type=click.Path(path_type=Path))
+@segmenter_options
+@click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True, help="Lowest detection score kept.")
+@dam_options
+@config_options
+@output_options
+def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path, quiet: bool, **flags) -> None:
+    """Caption every object of the classes in a photo, or in each photo of a folder, with DAM's
+    single-image query.
+
+    \b
+    Writes into --out, per photo:
+      <photo>.json                 objects: class, score, box, mask (COCO RLE), caption
+      <photo>.captioned.jpg|png    masks, boxes, labels and captions drawn on the photo
+    """
+    from videocap.pipeline import caption_images
+
+    config = load_config(config_path, demo)
+    device = flags.get("device") or config.get("device")
+    settings = ImageSettings.from_config(config, classes=tuple(classes), **{**flags, "device": device})
+    captioning = CaptionSettings.from_config(config, **{**flags, "device": device})
+    results = caption_images(photos, settings, captioning, out, progress=not quiet,
+                             on_caption=lambda p, o: print_caption(f"{p.name} {o.label}", "", o.captions[0].text))
+    total = sum(len(r.objects) for r in results)
+    if total == 0:
+        echo_err(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
+    else:
+        echo_err(f"{total} object(s) captioned in {len(results)} photo(s)")
+    echo_err(f"wrote {len(results) * 2} file(s) to {out}")
+
+
+@cli.command(epilog=RENDER_EXAMPLES)
+@click.argument("captions", metavar="CAPTIONS_JSON", type=click.Path(path_type=Path))
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="The source video, when it is no longer where captions.json says.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: the folder of CAPTIONS_JSON].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def render(captions: Path, video: Path | None, out: Path | None, quiet: bool) -> None:
+    """Redo the captioned MP4 and MKV and the subtitles from a captions.json, without running a model
+    (edit the captions in the JSON first to change them)."""
+    from videocap.pipeline import render_captions
+
+    result = render_captions(captions, video, out, progress=not quiet)
+    echo_err(f"wrote {_output_list(result.outputs)} to {out or captions.parent} "
+             f"({result.timing.get('render_frames_per_second', 0):.0f} frames/s)")
+
+
+@cli.command(epilog=SUBTITLE_EXAMPLES)
+@click.argument("captions", metavar="CAPTIONS_JSON", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: the folder of CAPTIONS_JSON].")
+def subtitles(captions: Path, out: Path | None) -> None:
+    """Redo the subtitle files (.srt and .vtt per object, and the .ass) from a captions.json."""
+    from videocap.pipeline import write_subtitles
+
+    result = write_subtitles(captions, out)
+    echo_err(f"wrote {1 + 2 * len(result.tracks)} subtitle file(s) to {out or captions.parent}")
+
+
+@cli.command()
+def sample() -> None:
+    """Print the path of the bundled sample video (two circles and a square, 4 s)."""
+    from videocap.resources import SAMPLE_VIDEO
+
+    click.echo(str(SAMPLE_VIDEO))
+
+
+def _output_list(outputs: dict) -> str:
+    names = [outputs[k] for k in ("captions", "video", "mkv", "ass") if k in outputs]
+    per_track = sum(len(files) for files in outputs.get("tracks", {}).values())
+    return ", ".join(names + ([f"{per_track} per-track subtitle files"] if per_track else []))
+
 
 from videocap.dam.cli import describe  # noqa: E402
 
@@ -148,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="videocap", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("videocap: interrupted", err=True)
         return 130
     except click.ClickException as exc:  # usage errors: bad option, missing argument
@@ -161,16 +342,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"videocap: error: {exc}", err=True)
         return 2
-    except KeyboardInterrupt:
-        click.echo("videocap: interrupted", err=True)
-        return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             raise
         click.echo(f"videocap: failed: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

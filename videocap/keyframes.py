@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from videocap.tracking import Track
-
-METHODS = ("uniform", "quality")
-
+from videocap.results import Track
+from videocap.settings import KEYFRAME_METHODS
 
 def _repeat(count: int, k: int) -> list[int]:
     return [i * count // k for i in range(k)]
@@ -87,4 +85,4 @@ def select_keyframes(track: Track, k: int = 8, method: str = "uniform") -> list[
         return uniform_keyframes(track, k)
     if method == "quality":
         return quality_keyframes(track, k)
-    raise ValueError(f"unknown keyframe method {method!r}; choose from {', '.join(METHODS)}")
+    raise ValueError(f"unknown keyframe method {method!r}; choose from {', '.join(KEYFRAME_METHODS)}")

@@ -13,37 +13,30 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from videocap.captioning import CAPTIONS_SCHEMA, CaptionResult, track_label
 from videocap.encode import ffmpeg_exe
 from videocap.errors import UserError
-from videocap.io import atomic_write_text, write_json
+from videocap.files import atomic_write_bytes, atomic_write_text, safe_name, write_json
+from videocap.images import annotate, encode_photo
+from videocap.render import render_video
+from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
 from videocap.subtitles import AssWriter, srt_document, track_cues, vtt_document
+from videocap.video import Video
 
 CAPTIONS_JSON = "captions.json"
 VIDEO = "captioned.mp4"
 MKV = "captioned.mkv"
 ASS = "captions.ass"
 
-_UNSAFE = re.compile(r"[^\w.-]+")
-
-
-def safe_name(text: str, fallback: str = "object") -> str:
-    """A file-name piece from any text: letters, digits, '_', '-', '.' only; no leading dot; at most 60 chars."""
-    name = _UNSAFE.sub("-", text).strip("-.")[:60].strip("-.")
-    return name or fallback
-
-
 def track_files(result: CaptionResult) -> dict[int, dict[str, str]]:
     files = {}
     for track in result.tracks:
-        base = f"{safe_name(track.class_name)}-{track.track_id}"
-        files[track.track_id] = {"srt": f"{base}.srt", "vtt": f"{base}.vtt"}
+        base = f"{safe_name(track.class_name)}-{track.id}"
+        files[track.id] = {"srt": f"{base}.srt", "vtt": f"{base}.vtt"}
     return files
 
 
@@ -73,19 +66,14 @@ def _remove_stale(out: Path, previous: set[str], current: dict) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def write_captions_json(result: CaptionResult, out: Path) -> Path:
-    return write_json(out / CAPTIONS_JSON, result.to_json())
-
-
 def write_subtitles(result: CaptionResult, out: Path) -> dict[str, float]:
     """Per-track SRT and WebVTT files and the ASS file."""
     started = time.perf_counter()
     files = track_files(result)
     for track in result.tracks:
         cues = track_cues(result, track)
-        atomic_write_text(out / files[track.track_id]["srt"], srt_document(cues))
-        atomic_write_text(out / files[track.track_id]["vtt"], vtt_document(cues, track_label(track.class_name,
-                                                                                             track.track_id)))
+        atomic_write_text(out / files[track.id]["srt"], srt_document(cues))
+        atomic_write_text(out / files[track.id]["vtt"], vtt_document(cues, track.label))
     atomic_write_text(out / ASS, AssWriter(result).document())
     return {"subtitles_seconds": round(time.perf_counter() - started, 3)}
 
@@ -102,7 +90,7 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
             ass_file.write_text(writer.document([track]), encoding="utf-8")
             inputs += ["-i", str(ass_file)]
             maps += ["-map", f"{n + 1}:s:0"]
-            metadata += [f"-metadata:s:s:{n}", f"title={track_label(track.class_name, track.track_id)}",
+            metadata += [f"-metadata:s:s:{n}", f"title={track.label}",
                          f"-metadata:s:s:{n}", f"language={result.settings.language}",
                          f"-disposition:s:{n}", "0"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs, *maps, "-c", "copy", *metadata,
@@ -117,16 +105,28 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
     return {"mkv_seconds": round(time.perf_counter() - started, 3)}
 
 
-def write_all(result: CaptionResult, out: Path, render: bool = True, video_path: str | Path | None = None,
-              progress: bool = True) -> None:
-    """Every output of a caption run; captions.json first, so the captions survive a failed render."""
-    from videocap.render import render_video
+def write_outputs(result: CaptionResult, out: Path, video: Video | None, progress: bool = True,
+                  started: float | None = None) -> None:
+    """Every output of a caption run, ``captions.json`` last (with the time each output took, and the whole
+    run's since ``started``, a ``time.perf_counter()`` value).
 
+    ``video`` is the opened source; None writes no MP4 and MKV (subtitles and captions.json only).
+    """
     previous = _previous_outputs(out)
-    result.outputs = planned_outputs(result, render)
-    write_captions_json(result, out)
+    result.outputs = planned_outputs(result, render=video is not None)
     _remove_stale(out, previous, result.outputs)
     result.timing.update(write_subtitles(result, out))
-    if render:
-        result.timing.update(render_video(result, out / VIDEO, video_path, progress=progress))
+    if video is not None:
+        result.timing.update(render_video(result, out / VIDEO, video, progress=progress))
         result.timing.update(mux_mkv(result, out / VIDEO, out / MKV))
+    if started is not None:
+        result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
+    write_json(out / CAPTIONS_JSON, result.to_json())
+
+
+def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> None:
+    """A photo's annotated picture and its JSON."""
+    jpeg = result.path.suffix.lower() in (".jpg", ".jpeg")
+    result.outputs = {"json": f"{base}.json", "image": f"{base}.captioned.{'jpg' if jpeg else 'png'}"}
+    atomic_write_bytes(out / result.outputs["image"], encode_photo(annotate(image, result.objects), jpeg))
+    write_json(out / result.outputs["json"], result.to_json())

@@ -1,122 +1,229 @@
-"""The library API behind the CLI: video -> tracks with keyframes (and, later, captions).
+"""The library API: the one place that strings the stages together.
 
-``track_video`` decodes a range of a video in a background thread, segments and tracks the
-chosen classes frame by frame, and returns a ``TrackingResult`` that serialises to the
-documented tracks JSON (see README, "tracks.json").
+video -> detections -> tracks -> keyframes -> captions -> outputs:
+
+- ``track_video``: a video range's tracks with their keyframes (``tracks.json``);
+- ``caption_video``: tracks (from the cache when this video, range, model and settings were tracked
+  before), DAM captions per track, and every output file in a folder;
+- ``caption_images``: every object of a class in a photo or a folder of photos, captioned;
+- ``render_captions`` / ``write_subtitles``: the outputs again from an edited ``captions.json``.
+
+Each video is opened (and its metadata read) once per call; models may be passed in to be reused.
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
+import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import yaml
-from tqdm import tqdm
-
-from videocap import __version__
+from videocap import cache
+from videocap.captioning import (CaptionJob, caption_jobs, check_dam_available, describe, keyframe_span, load_dam,
+                                 make_jobs)
+from videocap.errors import UserError
+from videocap.files import ensure_writable_dir, write_json
+from videocap.images import list_photos, output_names, photo_objects, read_photo
 from videocap.keyframes import select_keyframes
-from videocap.masks import BoxMask
-from videocap.tracking import BYTETRACK_CONFIG, DEFAULT_MODEL, ObjectTracker, Track, TrackBuilder, TrackFrame
-from videocap.video import FrameRange, VideoInfo, VideoReader
+from videocap.outputs import write_outputs, write_photo_outputs, write_subtitles as write_subtitle_files
+from videocap.progress import progress_bar
+from videocap.results import (Caption, CaptionResult, PhotoResult, Track, TrackingResult, read_captions)
+from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
+from videocap.tracking import TrackBuilder, Tracker, keep_track, make_tracker, track_frames
+from videocap.video import Video
 
-TRACKS_SCHEMA = "videocap.tracks/1"
-
-
-@dataclass(frozen=True)
-class TrackSettings:
-    classes: tuple[str, ...]
-    model: str = DEFAULT_MODEL
-    start: str | None = None  # as the user gave them: frame number, seconds or a time
-    end: str | None = None
-    stride: int = 1
-    conf: float = 0.1
-    imgsz: int | None = None  # None: the size the model was trained at
-    device: str | None = None
-    min_frames: int = 3  # shorter tracks are dropped
-    min_score: float = 0.35  # tracks whose mean detection score is lower are dropped
-    keyframes: int = 8
-    keyframe_method: str = "uniform"
+OnCaption = Callable[[Track, Caption], None]
 
 
-@dataclass
-class TrackingResult:
-    video: VideoInfo
-    settings: TrackSettings
-    frame_range: FrameRange
-    tracks: list[Track]
-    keyframes: dict[int, list[int]]  # track id -> positions in track.frames
-    timing: dict[str, float] = field(default_factory=dict)
-
-    def keyframe_frames(self, track: Track) -> list[TrackFrame]:
-        return [track.frames[i] for i in self.keyframes[track.track_id]]
-
-    def to_json(self) -> dict:
-        tracker = yaml.safe_load(BYTETRACK_CONFIG.read_text())
-        return {
-            "schema": TRACKS_SCHEMA,
-            "videocap_version": __version__,
-            "video": self.video.to_dict(),
-            "settings": {**asdict(self.settings), "classes": list(self.settings.classes), "tracker": tracker},
-            "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
-                      "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
-            "timing": self.timing,
-            "tracks": [self._track_json(t) for t in self.tracks],
-        }
-
-    def _track_json(self, track: Track) -> dict:
-        return {
-            "id": track.track_id, "class": track.class_name,
-            "first_frame": track.first.index, "last_frame": track.last.index,
-            "first_time": round(track.first.time, 4), "last_time": round(track.last.time, 4),
-            "num_frames": len(track.frames), "mean_score": round(track.mean_score, 4),
-            "keyframes": [track.frames[i].index for i in self.keyframes[track.track_id]],
-            "frames": [{"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
-                        "mask": f.mask.to_rle()} for f in track.frames],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrackingResult":
-        settings = {k: v for k, v in data["settings"].items() if k != "tracker"}
-        settings["classes"] = tuple(settings["classes"])
-        r = data["range"]
-        tracks, keyframes = [], {}
-        for t in data["tracks"]:
-            frames = [TrackFrame(f["frame"], f["time"], tuple(f["box"]), f["score"], BoxMask.from_rle(f["mask"]))
-                      for f in t["frames"]]
-            track = Track(t["id"], t["class"], frames)
-            position = {f.index: i for i, f in enumerate(frames)}
-            keyframes[track.track_id] = [position[index] for index in t["keyframes"]]
-            tracks.append(track)
-        return cls(VideoInfo(**data["video"]), TrackSettings(**settings),
-                   FrameRange(r["start_frame"], r["end_frame"], r["stride"]), tracks, keyframes, data.get("timing", {}))
-
-
-def keep_track(track: Track, settings: TrackSettings) -> bool:
-    """Short or weakly detected tracks are usually spurious (a passing misdetection, two objects merged)."""
-    return len(track.frames) >= settings.min_frames and track.mean_score >= settings.min_score
-
-
-def track_video(path: str | Path, settings: TrackSettings, tracker: ObjectTracker | None = None,
+def track_video(path: str | Path, settings: TrackSettings, tracker: Tracker | None = None,
                 progress: bool = True) -> TrackingResult:
     """Decode, segment and track one video range; pick keyframes for every kept track."""
+    return _track(Video(path), settings, tracker, progress)
+
+
+def write_tracks(path: str | Path, settings: TrackSettings, out_file: str | Path, tracker: Tracker | None = None,
+                 progress: bool = True) -> TrackingResult:
+    """``track_video`` into the tracks JSON ``out_file``."""
+    video = Video(path)
+    ensure_writable_dir(Path(out_file).parent)
+    result = _track(video, settings, tracker, progress)
+    write_json(out_file, result.to_json())
+    return result
+
+
+def _track(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool) -> TrackingResult:
     started = time.perf_counter()
-    with VideoReader(path) as reader:  # opened first: a bad video fails before a model loads
-        frame_range = reader.resolve_range(settings.start, settings.end, settings.stride)
-        tracker = tracker or ObjectTracker(settings.model, settings.classes, settings.conf, settings.imgsz,
-                                           settings.device)
-        tracker.select_classes(settings.classes)
-        tracker.reset()
-        builder = TrackBuilder(tracker.names)
-        bar = tqdm(total=len(frame_range), unit="frame", desc="tracking", file=sys.stderr, disable=not progress,
-                   dynamic_ncols=True)
-        with bar:
-            for frame in reader:
-                builder.add(tracker.update(frame))
-                bar.update(1)
-    tracks = [t for t in builder.tracks() if keep_track(t, settings)]
-    keyframes = {t.track_id: select_keyframes(t, settings.keyframes, settings.keyframe_method) for t in tracks}
+    frame_range = video.resolve_range(settings.start, settings.end, settings.stride)  # before any model loads
+    tracker = tracker or make_tracker(settings)
+    tracker.select_classes(settings.classes)
+    builder = TrackBuilder()
+    with video.read(frame_range) as frames, progress_bar(len(frame_range), "tracking", "frame", progress) as bar:
+        for detections in track_frames(frames, tracker):
+            builder.add(detections)
+            bar.update(1)
     elapsed = time.perf_counter() - started
     timing = {"track_seconds": round(elapsed, 3), "frames_per_second": round(len(frame_range) / max(elapsed, 1e-9), 2)}
-    return TrackingResult(reader.info, settings, frame_range, tracks, keyframes, timing)
+    return _kept(TrackingResult(video.info, settings, frame_range, builder.tracks(), timing))
+
+
+def _kept(result: TrackingResult) -> TrackingResult:
+    """Only the tracks the settings keep, each with its keyframes."""
+    settings = result.settings
+    tracks = [t for t in result.tracks if keep_track(t, settings)]
+    for track in tracks:
+        track.keyframes = select_keyframes(track, settings.keyframes, settings.keyframe_method)
+    return dataclasses.replace(result, tracks=tracks)
+
+
+def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool,
+                      use_cache: bool) -> tuple[TrackingResult, str]:
+    """Tracks of a video range, from the cache when they were made before; also the video's SHA-256."""
+    frame_range = video.resolve_range(settings.start, settings.end, settings.stride)
+    video_sha = cache.file_sha256(video.path)
+    key = cache.tracking_key(video_sha, frame_range.start, frame_range.end, frame_range.stride, settings.model,
+                             settings.classes, settings.conf, settings.imgsz, settings.device)
+    # Tracks are cached before the min_frames/min_score filter and keyframe selection, redone every run.
+    unfiltered = dataclasses.replace(settings, min_frames=1, min_score=0.0)
+    result = _from_cache(key) if use_cache else None
+    if result is None:
+        result = _track(video, unfiltered, tracker, progress)
+        if use_cache:
+            cache.store(key, result.to_json())
+        result.timing["tracking_cached"] = False
+    else:
+        result.timing = {"track_seconds": 0.0, "tracking_cached": True}
+    return _kept(dataclasses.replace(result, video=video.info, settings=settings)), video_sha
+
+
+def _from_cache(key: str) -> TrackingResult | None:
+    raw = cache.load(key)
+    try:
+        return None if raw is None else TrackingResult.from_json(raw)
+    except (KeyError, TypeError, ValueError, UserError):
+        return None
+
+
+def caption_video(path: str | Path, track_settings: TrackSettings, settings: CaptionSettings, out_dir: str | Path,
+                  tracker: Tracker | None = None, model=None, progress: bool = True, use_cache: bool = True,
+                  on_caption: OnCaption | None = None, render: bool = True) -> CaptionResult:
+    """Track, caption and write every output into ``out_dir``; returns what ``captions.json`` holds.
+
+    ``tracker`` and ``model`` (a loaded ``DamModel``) may be passed in to reuse loaded models;
+    ``on_caption`` is called with each caption as soon as it is made.
+    """
+    started = time.perf_counter()
+    video = Video(path)  # bad video input fails here, before any model loads
+    out = ensure_writable_dir(out_dir)
+    if model is None:
+        check_dam_available(settings.dam)
+    tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache)
+    tracker = None  # let YOLO go before DAM loads
+    start_time, end_time = video.time_of(tracking.frame_range.start), video.end_time(tracking.frame_range)
+    hold = tracking.frame_range.stride / max(video.info.fps, 1e-6)  # how long a processed frame is shown
+    jobs = make_jobs(tracking.tracks, hold, end_time, settings.segment_seconds, track_settings)
+    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, getattr(model, "prompt_style", None),
+                           dict(tracking.timing))
+    if jobs:
+        loaded = time.perf_counter()
+        model = model or load_dam(settings)
+        result.prompt_style = model.prompt_style
+        result.timing["dam_load_seconds"] = round(time.perf_counter() - loaded, 3)
+        captioned = time.perf_counter()
+        for job, caption in _caption(video, model, jobs, tracking, settings, progress):
+            job.track.captions.append(caption)
+            if on_caption is not None:
+                on_caption(job.track, caption)
+        for track in tracking.tracks:
+            track.captions.sort(key=lambda c: c.start)
+        result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
+        result.timing["captions"] = len(jobs)
+    write_outputs(result, out, video if render else None, progress=progress, started=started)
+    return result
+
+
+def _caption(video: Video, model, jobs: list[CaptionJob], tracking: TrackingResult, settings: CaptionSettings,
+             progress: bool) -> Iterator[tuple[CaptionJob, Caption]]:
+    with video.read(keyframe_span(jobs, tracking.frame_range)) as frames:
+        yield from caption_jobs(model, jobs, frames, settings, progress)
+
+
+def caption_images(path: str | Path, settings: ImageSettings, captioning: CaptionSettings, out_dir: str | Path,
+                   segmenter=None, model=None, progress: bool = True,
+                   on_caption: Callable[[Path, Track], None] | None = None) -> list[PhotoResult]:
+    """Caption every object of the classes in a photo or a folder of photos; writes and returns each photo's
+    result (``<photo>.json`` and ``<photo>.captioned.jpg|png`` in ``out_dir``)."""
+    from videocap.yolo import YoloSegmenter
+
+    photos = list_photos(path)
+    if len(photos) == 1:
+        read_photo(photos[0])  # a bad single photo fails before any model loads
+    out = ensure_writable_dir(out_dir)
+    if model is None:
+        check_dam_available(captioning.dam)
+    segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
+                                           settings.device)
+    names = output_names(photos)
+    results = []
+    with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
+        for photo in photos:
+            bar.update(1)
+            try:
+                image = read_photo(photo)
+            except UserError as exc:
+                if len(photos) == 1:
+                    raise
+                bar.write(f"videocap: skipped {exc}")
+                continue
+            started = time.perf_counter()
+            objects = photo_objects(segmenter(image))
+            detected = time.perf_counter()
+            if objects and model is None:
+                model = load_dam(captioning)
+            loaded = time.perf_counter()
+            _caption_photo(model, image, objects, captioning, lambda obj: on_caption and on_caption(photo, obj))
+            result = PhotoResult(photo, int(image.shape[1]), int(image.shape[0]),
+                                 hashlib.sha256(photo.read_bytes()).hexdigest(), settings, captioning, objects,
+                                 getattr(model, "prompt_style", None))
+            result.timing = {"segment_seconds": round(detected - started, 3),
+                             "dam_load_seconds": round(loaded - detected, 3),
+                             "caption_seconds": round(time.perf_counter() - loaded, 3)}
+            result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
+            write_photo_outputs(result, image, out, names[photo])
+            results.append(result)
+    return results
+
+
+def _caption_photo(model, image, objects: list[Track], settings: CaptionSettings,
+                   on_caption: Callable[[Track], object]) -> None:
+    """DAM's single-image captions of a photo's objects, ``batch_size`` at a time."""
+    for start in range(0, len(objects), settings.batch_size):
+        group = objects[start:start + settings.batch_size]
+        seed = None if settings.seed is None else settings.seed + start
+        texts = describe(model, [([image], [obj.first.mask.to_mask()]) for obj in group], settings, seed)
+        for obj, text in zip(group, texts):
+            obj.captions = [Caption(0.0, 0.0, 0, 0, [0], text)]
+            on_caption(obj)
+
+
+def render_captions(captions_json: str | Path, video_path: str | Path | None = None, out_dir: str | Path | None = None,
+                    progress: bool = True) -> CaptionResult:
+    """The captioned MP4 and MKV and the subtitles again, from a ``captions.json`` (no model runs).
+
+    ``video_path`` replaces the source path recorded in the JSON (when the video has moved).
+    """
+    result = read_captions(captions_json)
+    if video_path is not None:
+        result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
+    video = Video(result.video.path)
+    out = ensure_writable_dir(out_dir or Path(captions_json).parent)
+    write_outputs(result, out, video, progress=progress)
+    return result
+
+
+def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None) -> CaptionResult:
+    """The subtitle files (.srt and .vtt per object, and the .ass) again, from a ``captions.json``."""
+    result = read_captions(captions_json)
+    out = ensure_writable_dir(out_dir or Path(captions_json).parent)
+    write_subtitle_files(result, out)
+    return result

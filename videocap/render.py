@@ -13,7 +13,6 @@ yuv420p with the source's audio cut to the range.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -22,14 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
 
-from videocap.captioning import CaptionResult, track_colour, track_label
 from videocap.encode import H264Writer
 from videocap.errors import UserError
 from videocap.layout import TextStyle, page_at
 from videocap.masks import BoxMask
-from videocap.video import FrameRange, VideoReader
+from videocap.progress import progress_bar
+from videocap.results import CaptionResult, FrameRange
+from videocap.video import Video
 
 MASK_ALPHA = 0.45
 BOX_ALPHA = 200  # opacity of caption boxes (0-255)
@@ -243,7 +242,7 @@ class VideoOverlay:
     def objects_at(self, index: int, time_: float) -> list[DrawObject]:
         while self.pending and self.pending[-1].first.index <= index:
             track = self.pending.pop()
-            self.active[track.track_id] = [track, 0]
+            self.active[track.id] = [track, 0]
         objects = []
         for track_id, state in list(self.active.items()):
             track, position = state
@@ -259,40 +258,36 @@ class VideoOverlay:
             if not frame.index <= index < frame.index + self.stride:
                 continue  # not detected here (occluded or missed)
             lines, page_key = [], None
-            for number, caption in enumerate(self.result.captions.get(track_id, [])):
+            for number, caption in enumerate(track.captions):
                 if caption.start - 1e-6 <= time_ < caption.end:
                     pages = self._pages(track_id, number, caption.text)
                     if pages:
                         page = page_at(time_, caption.start, caption.end, len(pages))
                         lines, page_key = pages[page], (number, page)
                     break
-            objects.append(DrawObject(track_id, track_label(track.class_name, track_id), track_colour(track_id),
-                                      frame.box, frame.mask, lines, page_key))
+            objects.append(DrawObject(track_id, track.label, track.colour, frame.box, frame.mask, lines, page_key))
         return objects
 
 
-def render_video(result: CaptionResult, out_path: str | Path, video_path: str | Path | None = None,
-                 progress: bool = True) -> dict[str, float]:
-    """Write the captioned MP4 of the result's range; returns its timing."""
+def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True) -> dict[str, float]:
+    """Write the captioned MP4 of the result's range from the source ``video``; returns its timing."""
     started = time.perf_counter()
     info = result.video
-    path = Path(video_path or info.path)
+    source = video.info
+    if (source.width, source.height, source.frame_count) != (info.width, info.height, info.frame_count):
+        raise UserError(f"{video.path} is not the video these captions were made from ({source.width}x{source.height}, "
+                        f"{source.frame_count} frames; expected {info.width}x{info.height}, {info.frame_count} "
+                        "frames): pass the right one with --video")
     frame_range = FrameRange(result.frame_range.start, result.frame_range.end, 1)
     overlay = VideoOverlay(result)
-    with VideoReader(path, frame_range) as reader:
-        source = reader.info
-        if (source.width, source.height, source.frame_count) != (info.width, info.height, info.frame_count):
-            raise UserError(f"{path} is not the video these captions were made from ({source.width}x{source.height}, "
-                            f"{source.frame_count} frames; expected {info.width}x{info.height}, {info.frame_count} "
-                            "frames): pass the right one with --video")
-        bar = tqdm(total=len(frame_range), unit="frame", desc="rendering", file=sys.stderr, disable=not progress,
-                   dynamic_ncols=True)
-        audio = dict(audio_from=path, audio_start=result.start_time,
-                     audio_duration=result.end_time - result.start_time) if source.has_audio else {}
-        with bar, H264Writer(out_path, info.fps, (info.width, info.height), **audio) as writer:
-            for frame in reader:
-                writer.write(overlay.overlay.draw(frame.image, overlay.objects_at(frame.index, frame.time)))
-                bar.update(1)
+    audio = dict(audio_from=video.path, audio_start=result.start_time,
+                 audio_duration=result.end_time - result.start_time) if source.has_audio else {}
+    with (video.read(frame_range) as reader, progress_bar(len(frame_range), "rendering", "frame", progress) as bar,
+          H264Writer(out_path, info.fps, (info.width, info.height), **audio) as writer):
+        for frame in reader:
+            writer.write(overlay.overlay.draw(frame.image, overlay.objects_at(frame.index, frame.time)))
+            bar.update(1)
     elapsed = time.perf_counter() - started
-    return {"render_seconds": round(elapsed, 3), "render_frames_per_second": round(writer.frames_written / max(elapsed, 1e-9), 2),
+    return {"render_seconds": round(elapsed, 3),
+            "render_frames_per_second": round(writer.frames_written / max(elapsed, 1e-9), 2),
             "frames_rendered": writer.frames_written}

@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from videocap.captioning import CaptionResult, track_colour, track_label
 from videocap.layout import FONT_NAME, TextStyle, clean_text
-from videocap.tracking import Track, TrackFrame
+from videocap.results import CaptionResult, Track, TrackFrame
 
 ASS_CHUNK_SECONDS = 0.4  # a caption's position is updated (\move) at least this often
 
@@ -88,7 +87,7 @@ def track_cues(result: CaptionResult, track: Track) -> list[Cue]:
     """One cue per caption of the track, over the span it covers, on the output timeline."""
     offset, length = result.start_time, result.end_time - result.start_time
     cues = []
-    for caption in result.captions.get(track.track_id, []):
+    for caption in track.captions:
         start = min(max(caption.start - offset, 0.0), length)
         end = min(max(caption.end - offset, start), length)
         if end - start >= 0.001 and clean_text(caption.text):
@@ -186,13 +185,12 @@ class AssWriter:
 
     def _pieces(self, track: Track) -> list[_Piece]:
         """The track's caption pages cut at its chunk ends, with the text and size of each (not placed yet)."""
-        result = self.result
-        label = track_label(track.class_name, track.track_id)
+        label = track.label
         name = label.replace(",", " ")
-        r, g, b = track_colour(track.track_id)
+        r, g, b = track.colour
         head = "{\\c&H%02X%02X%02X&}%s{\\c&HFFFFFF&}" % (b, g, r, escape_ass(label))
         pieces = []
-        for caption in result.captions.get(track.track_id, []):
+        for caption in track.captions:
             pages = self.style.pages(caption.text)
             if not pages:
                 continue
@@ -210,7 +208,7 @@ class AssWriter:
                                     + [self.style.label_font.getlength(label)])
                         size = (int(width) + 2 * self.style.padding, (len(page) + 1) * self.line_height)
                         text = head + "\\N" + "\\N".join(escape_ass(line) for line in page)
-                        pieces.append(_Piece(track.track_id, t0, t1, a, b, size, text, name))
+                        pieces.append(_Piece(track.id, t0, t1, a, b, size, text, name))
         return pieces
 
     def _place_all(self, pieces: list[_Piece]) -> dict[tuple[int, int], tuple[int, int]]:

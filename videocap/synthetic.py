@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
+
+from videocap.resources import BACKGROUNDS_DIR
 
 SHAPES = ("circle", "square", "triangle", "star")
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -30,7 +31,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (15, 15, 15),
 }
 BACKGROUNDS = ("plain", "texture", "photo")
-PHOTO_DIR = Path(__file__).resolve().parent / "assets" / "backgrounds"
+PHOTO_DIR = BACKGROUNDS_DIR
 
 
 @dataclass(frozen=True)

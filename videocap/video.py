@@ -30,24 +30,10 @@ import numpy as np
 
 from videocap.encode import ffmpeg_exe
 from videocap.errors import UserError
+from videocap.results import FrameRange, VideoInfo
 
 #: Seconds without a decoded frame before the reader gives up (guards decoder hangs).
 STALL_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    path: str
-    fps: float  # average frame rate from the container
-    frame_count: int  # frames decord reports (the container's count)
-    width: int
-    height: int
-    duration: float  # seconds, from the last frame's end timestamp
-    has_audio: bool
-    codec: str | None  # video codec name as ffmpeg reports it
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -55,20 +41,6 @@ class Frame:
     index: int  # frame number in the video (0-based)
     time: float  # presentation time of the frame, seconds
     image: np.ndarray  # HxWx3 uint8, RGB
-
-
-@dataclass(frozen=True)
-class FrameRange:
-    start: int  # first frame (inclusive)
-    end: int  # last frame (exclusive)
-    stride: int = 1
-
-    @property
-    def indices(self) -> range:
-        return range(self.start, self.end, self.stride)
-
-    def __len__(self) -> int:
-        return len(self.indices)
 
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
@@ -157,7 +129,7 @@ def import_decord():
     return decord
 
 
-def _open_decord(path: Path, streams: _Streams, num_threads: int = 0):
+def _open_decord(path: Path, streams: _Streams):
     """Open with decord after ffmpeg vetted the file, so that bad input fails with one clear line."""
     decord = import_decord()
     if streams.error is not None:
@@ -171,51 +143,41 @@ def _open_decord(path: Path, streams: _Streams, num_threads: int = 0):
     decord.logging.set_level(decord.logging.QUIET)
     try:
         # No frame is decoded here: after a first decode, decord's threads keep decoding ahead (see VideoReader).
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     except (RuntimeError, decord.DECORDError) as exc:
         raise UserError(f"{path}: cannot read its {streams.codec} video stream (truncated, corrupt, or a codec "
                         "decord does not support): re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4") from exc
 
 
-class VideoReader:
-    """Sequential frames of one video range, decoded in a background process and thread.
+class Video:
+    """An opened video file: its metadata and every frame's presentation time, read once.
 
-    decord opens and vets the file and gives the metadata and every frame's presentation time; the
-    frames of the range are then streamed from an ffmpeg process through a pipe. decord itself is not
-    used for the long sequential read because its threaded decoder keeps decoding ahead of a slower
-    reader and buffers those frames without bound (measured: 2.8 GB after 600 frames of 720p read at
-    100 frames/s, 94 MB when read at full speed), so memory would grow with video length. A pipe
-    blocks ffmpeg instead, and a bounded queue keeps at most ``queue_size`` frames in Python.
-    Decoding overlaps with whatever consumes the frames. Iterate once; use as a context manager or
-    call ``close()``. ``num_threads`` is ffmpeg's decoding threads (0: its choice): one thread decodes
-    720p H.264 at several hundred frames per second, far ahead of segmentation, and leaves the other
-    cores to the models.
+    decord opens and vets the file (bad input fails here with one line, before any model loads) and
+    gives the timestamps; the frames themselves come from ``read`` (see ``VideoReader``).
     """
 
-    def __init__(self, path: str | Path, frame_range: FrameRange | None = None, queue_size: int = 8,
-                 num_threads: int = 1) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = _check_path(path)
         streams = _ffmpeg_streams(self.path)
-        reader = _open_decord(self.path, streams, num_threads)
+        reader = _open_decord(self.path, streams)
         count = len(reader)
         if count == 0:
             raise UserError(f"{self.path}: the video has no frames")
-        self._timestamps = np.asarray(reader.get_frame_timestamp(range(count)), dtype=np.float64)
+        self.timestamps = np.asarray(reader.get_frame_timestamp(range(count)), dtype=np.float64)
         self.info = VideoInfo(
             path=str(self.path), fps=float(reader.get_avg_fps()), frame_count=count,
             width=streams.size[0], height=streams.size[1],
-            duration=float(self._timestamps[-1, 1]), has_audio=streams.has_audio, codec=streams.codec,
+            duration=float(self.timestamps[-1, 1]), has_audio=streams.has_audio, codec=streams.codec,
         )
         del reader  # frees decord's buffers: the frames come from the ffmpeg pipe
-        self.num_threads = num_threads
-        self.range = frame_range or FrameRange(0, count)
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._process: subprocess.Popen | None = None
 
     def time_of(self, index: int) -> float:
-        return float(self._timestamps[index, 0])
+        return float(self.timestamps[index, 0])
+
+    def end_time(self, frame_range: FrameRange) -> float:
+        """Source time where ``frame_range`` ends (the video's duration when it runs to the end)."""
+        end = frame_range.end
+        return self.time_of(end) if end < self.info.frame_count else self.info.duration
 
     def resolve_range(self, start: str | int | float | None = None, end: str | int | float | None = None,
                       stride: int = 1) -> FrameRange:
@@ -230,15 +192,53 @@ class VideoReader:
                             f"{self.info.duration:.2f}s)")
         if start_index >= end_index:
             raise UserError(f"empty range: start (frame {start_index}) must come before end (frame {end_index})")
-        self.range = FrameRange(start_index, end_index, stride)
-        return self.range
+        return FrameRange(start_index, end_index, stride)
 
     def _to_index(self, position: str | int | float) -> int:
         value = parse_position(position) if isinstance(position, str) else position
         if isinstance(value, int):
             return value
         # The first frame shown at or after that time (timestamps are sorted start times).
-        return bisect.bisect_left(self._timestamps[:, 0].tolist(), value - 1e-6)
+        return bisect.bisect_left(self.timestamps[:, 0].tolist(), value - 1e-6)
+
+    def read(self, frame_range: FrameRange | None = None, queue_size: int = 8, num_threads: int = 1) -> VideoReader:
+        return VideoReader(self, frame_range, queue_size, num_threads)
+
+
+class VideoReader:
+    """Sequential frames of one video range, decoded in a background process and thread.
+
+    The frames of the range are streamed from an ffmpeg process through a pipe. decord itself is not
+    used for the long sequential read because its threaded decoder keeps decoding ahead of a slower
+    reader and buffers those frames without bound (measured: 2.8 GB after 600 frames of 720p read at
+    100 frames/s, 94 MB when read at full speed), so memory would grow with video length. A pipe
+    blocks ffmpeg instead, and a bounded queue keeps at most ``queue_size`` frames in Python.
+    Decoding overlaps with whatever consumes the frames. Iterate once; use as a context manager or
+    call ``close()``. ``num_threads`` is ffmpeg's decoding threads (0: its choice): one thread decodes
+    720p H.264 at several hundred frames per second, far ahead of segmentation, and leaves the other
+    cores to the models. ``video`` is an opened ``Video`` (or a path, opened here).
+    """
+
+    def __init__(self, video: Video | str | Path, frame_range: FrameRange | None = None, queue_size: int = 8,
+                 num_threads: int = 1) -> None:
+        self.video = video if isinstance(video, Video) else Video(video)
+        self.path = self.video.path
+        self.info = self.video.info
+        self.num_threads = num_threads
+        self.range = frame_range or FrameRange(0, self.info.frame_count)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen | None = None
+
+    def time_of(self, index: int) -> float:
+        return self.video.time_of(index)
+
+    def resolve_range(self, start: str | int | float | None = None, end: str | int | float | None = None,
+                      stride: int = 1) -> FrameRange:
+        """The range of user positions; the reader reads it from then on."""
+        self.range = self.video.resolve_range(start, end, stride)
+        return self.range
 
     def _ffmpeg_command(self) -> list[str]:
         frames = self.range
@@ -249,7 +249,7 @@ class VideoReader:
         if frames.start > 0:
             # Seek to a second before, then keep frames shown from half a frame before the range's first
             # frame on, comparing original timestamps (-copyts): a seek alone can land one frame off.
-            start, end = self._timestamps[frames.start]
+            start, end = self.video.timestamps[frames.start]
             threshold = start - 0.5 * (end - start)
             cmd += ["-ss", f"{max(threshold - 1.0, 0.0):.6f}", "-copyts"]
             filters.append(f"select=gte(t\\,{threshold:.6f})")
@@ -337,6 +337,5 @@ class VideoReader:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Metadata of a video without decoding it all."""
-    with VideoReader(path) as reader:
-        return reader.info
+    """Metadata of a video without decoding it."""
+    return Video(path).info

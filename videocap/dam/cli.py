@@ -115,7 +115,7 @@ def _try_image(path: Path) -> np.ndarray | None:
     """The RGB pixels when ``path`` is a still image, else None."""
     from PIL import UnidentifiedImageError
 
-    from videocap.io import open_image
+    from videocap.files import open_image
 
     try:
         with open_image(path) as img:
@@ -129,7 +129,7 @@ def _try_image(path: Path) -> np.ndarray | None:
 def _read_mask(path: Path) -> np.ndarray:
     from PIL import UnidentifiedImageError
 
-    from videocap.io import open_image
+    from videocap.files import open_image
 
     try:
         with open_image(path) as img:

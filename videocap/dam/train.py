@@ -82,7 +82,7 @@ def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
 def read_jsonl(path: Path) -> list[Example]:
     """A dataset file: one JSON object per line, {"frames": [image paths], "masks": [mask paths], "caption": str};
     relative paths are relative to the file."""
-    from videocap.io import open_image
+    from videocap.files import open_image
 
     examples = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -69,3 +70,12 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     pip-install a HEIF plugin for any file Pillow cannot identify, which fails (slowly) offline."""
     patches = sys.modules.get("ultralytics.utils.patches")
     return getattr(patches, "_image_open", Image.open)(path)
+
+
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def safe_name(text: str, fallback: str = "object") -> str:
+    """A file-name piece from any text: letters, digits, '_', '-', '.' only; no leading dot; at most 60 chars."""
+    name = _UNSAFE.sub("-", text).strip("-.")[:60].strip("-.")
+    return name or fallback

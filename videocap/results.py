@@ -1,0 +1,312 @@
+"""The records every stage passes on, and the JSON files they are saved as.
+
+One record family per object: a ``Track`` holds its frames (box, score, compact mask per frame), the
+positions of its keyframes among those frames, and its captions; its label and colour are
+properties. ``TrackingResult`` is what ``tracks.json`` holds, ``CaptionResult`` what
+``captions.json`` holds, ``PhotoResult`` what a photo's JSON holds. Times are the source video's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from videocap import __version__
+from videocap.errors import UserError
+from videocap.masks import BoxMask
+from videocap.resources import BYTETRACK_CONFIG
+from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
+
+TRACKS_SCHEMA = "videocap.tracks/1"
+CAPTIONS_SCHEMA = "videocap.captions/1"
+IMAGES_SCHEMA = "videocap.image-captions/1"
+
+#: One colour per track (RGB), chosen to stay apart from each other and readable with white or black text.
+PALETTE = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
+]
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    fps: float  # average frame rate from the container
+    frame_count: int  # frames decord reports (the container's count)
+    width: int
+    height: int
+    duration: float  # seconds, from the last frame's end timestamp
+    has_audio: bool
+    codec: str | None  # video codec name as ffmpeg reports it
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    start: int  # first frame (inclusive)
+    end: int  # last frame (exclusive)
+    stride: int = 1
+
+    @property
+    def indices(self) -> range:
+        return range(self.start, self.end, self.stride)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+@dataclass(frozen=True, slots=True)  # slots: one per object and frame, so the per-instance dict adds up
+class TrackFrame:
+    """One object in one frame."""
+
+    index: int  # frame number in the video
+    time: float
+    box: Box
+    score: float
+    mask: BoxMask
+
+
+@dataclass
+class Caption:
+    """The caption of one segment of a track, over source times [start, end)."""
+
+    start: float
+    end: float
+    first_frame: int
+    last_frame: int
+    keyframes: list[int]  # frame numbers DAM saw
+    text: str
+
+    def to_json(self) -> dict:
+        return {"start": round(self.start, 4), "end": round(self.end, 4), "first_frame": self.first_frame,
+                "last_frame": self.last_frame, "keyframes": self.keyframes, "text": self.text}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Caption:
+        return cls(float(data["start"]), float(data["end"]), int(data["first_frame"]), int(data["last_frame"]),
+                   [int(k) for k in data.get("keyframes", [])], str(data.get("text", "")))
+
+
+@dataclass
+class Track:
+    """One object over time: its frames, which of them are keyframes, and its captions."""
+
+    id: int
+    class_name: str
+    frames: list[TrackFrame] = field(default_factory=list)
+    keyframes: list[int] = field(default_factory=list)  # positions in ``frames`` (sorted; repeats for short tracks)
+    captions: list[Caption] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.class_name} #{self.id}"
+
+    @property
+    def colour(self) -> tuple[int, int, int]:
+        return PALETTE[(self.id - 1) % len(PALETTE)]
+
+    @property
+    def colour_hex(self) -> str:
+        return "#%02x%02x%02x" % self.colour
+
+    @property
+    def first(self) -> TrackFrame:
+        return self.frames[0]
+
+    @property
+    def last(self) -> TrackFrame:
+        return self.frames[-1]
+
+    @property
+    def mean_score(self) -> float:
+        return float(np.mean([f.score for f in self.frames])) if self.frames else 0.0
+
+    @property
+    def keyframe_frames(self) -> list[TrackFrame]:
+        return [self.frames[i] for i in self.keyframes]
+
+    def to_json(self, with_captions: bool) -> dict:
+        data = {
+            "id": self.id, "class": self.class_name,
+            "first_frame": self.first.index, "last_frame": self.last.index,
+            "first_time": round(self.first.time, 4), "last_time": round(self.last.time, 4),
+            "num_frames": len(self.frames), "mean_score": round(self.mean_score, 4),
+            "keyframes": [self.frames[i].index for i in self.keyframes],
+        }
+        if with_captions:  # readable order: the captions before the (long) per-frame masks
+            data.update(label=self.label, colour=self.colour_hex, captions=[c.to_json() for c in self.captions])
+        data["frames"] = [{"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
+                           "mask": f.mask.to_rle()} for f in self.frames]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict, video: VideoInfo | None = None) -> Track:
+        frames = [TrackFrame(int(f["frame"]), float(f["time"]), tuple(float(v) for v in f["box"]),
+                             float(f["score"]), BoxMask.from_rle(f["mask"])) for f in data["frames"]]
+        if video is not None:
+            for f in frames:
+                if f.mask.frame_size != (video.width, video.height):
+                    raise UserError(f"track {data['id']}: a mask of {f.mask.frame_size[0]}x{f.mask.frame_size[1]} in "
+                                    f"a {video.width}x{video.height} video (the file was edited or is damaged)")
+        position = {f.index: i for i, f in enumerate(frames)}
+        keyframes = [position[int(index)] for index in data.get("keyframes", [])]
+        captions = [Caption.from_json(c) for c in data.get("captions", [])]
+        return cls(int(data["id"]), str(data["class"]), frames, keyframes, captions)
+
+
+def tracker_settings() -> dict:
+    """The ByteTrack settings every run passes to ultralytics, as recorded in the JSON files."""
+    return yaml.safe_load(BYTETRACK_CONFIG.read_text(encoding="utf-8"))
+
+
+@dataclass
+class TrackingResult:
+    """The tracks of one video range (what ``tracks.json`` holds)."""
+
+    video: VideoInfo
+    settings: TrackSettings
+    frame_range: FrameRange
+    tracks: list[Track]
+    timing: dict[str, float | bool] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": TRACKS_SCHEMA,
+            "videocap_version": __version__,
+            "video": self.video.to_json(),
+            "settings": {**asdict(self.settings), "classes": list(self.settings.classes),
+                         "tracker": tracker_settings()},
+            "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
+                      "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
+            "timing": self.timing,
+            "tracks": [t.to_json(with_captions=False) for t in self.tracks],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrackingResult:
+        settings = {k: v for k, v in data["settings"].items() if k != "tracker"}
+        settings["classes"] = tuple(settings["classes"])
+        known = {f.name for f in dataclasses.fields(TrackSettings)}
+        r = data["range"]
+        video = VideoInfo(**data["video"])
+        return cls(video, TrackSettings(**{k: v for k, v in settings.items() if k in known}),
+                   FrameRange(r["start_frame"], r["end_frame"], r["stride"]),
+                   [Track.from_json(t, video) for t in data["tracks"]], dict(data.get("timing", {})))
+
+
+@dataclass
+class CaptionResult:
+    """Everything the outputs are made from: tracks with their captions, and how they were made."""
+
+    tracking: TrackingResult
+    settings: CaptionSettings
+    start_time: float  # source time of the range's first frame (outputs start at 0 there)
+    end_time: float  # source time where the range ends
+    video_sha256: str | None = None
+    prompt_style: str | None = None
+    timing: dict[str, float | bool] = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+
+    @property
+    def video(self) -> VideoInfo:
+        return self.tracking.video
+
+    @property
+    def frame_range(self) -> FrameRange:
+        return self.tracking.frame_range
+
+    @property
+    def tracks(self) -> list[Track]:
+        return self.tracking.tracks
+
+    @property
+    def caption_count(self) -> int:
+        return sum(len(t.captions) for t in self.tracks)
+
+    def to_json(self) -> dict:
+        data = self.tracking.to_json()
+        data["schema"] = CAPTIONS_SCHEMA
+        data["video_sha256"] = self.video_sha256
+        data["models"] = {"segmentation": self.tracking.settings.model, "captioning": self.settings.dam,
+                          "prompt_style": self.prompt_style}
+        data["captioning"] = asdict(self.settings)
+        data["range"].update(start_time=round(self.start_time, 4), end_time=round(self.end_time, 4))
+        data["timing"] = {**data["timing"], **self.timing}
+        data["outputs"] = self.outputs
+        data["tracks"] = [t.to_json(with_captions=True) for t in self.tracks]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> CaptionResult:
+        if data.get("schema") != CAPTIONS_SCHEMA:
+            raise UserError(f"not a videocap captions file (schema {data.get('schema')!r}, expected {CAPTIONS_SCHEMA!r})")
+        try:
+            tracking = TrackingResult.from_json(data)
+            known = {f.name for f in dataclasses.fields(CaptionSettings)}
+            settings = CaptionSettings(**{k: v for k, v in dict(data["captioning"]).items() if k in known})
+            r = data["range"]
+            return cls(tracking, settings, float(r["start_time"]), float(r["end_time"]), data.get("video_sha256"),
+                       (data.get("models") or {}).get("prompt_style"), dict(data.get("timing", {})),
+                       data.get("outputs") or {})
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise UserError(f"captions file is damaged or from another version ({type(exc).__name__}: {exc})") from exc
+
+
+def read_captions(path: str | Path) -> CaptionResult:
+    """A ``captions.json`` written by ``videocap caption``; one-line errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (give the captions.json that `videocap caption` wrote)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable JSON file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a videocap captions file")
+    return CaptionResult.from_json(data)
+
+
+@dataclass
+class PhotoResult:
+    """The objects of one photo, each a one-frame ``Track`` with one caption (what ``<photo>.json`` holds)."""
+
+    path: Path
+    width: int
+    height: int
+    sha256: str
+    settings: ImageSettings
+    captioning: CaptionSettings
+    objects: list[Track]
+    prompt_style: str | None = None
+    outputs: dict = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": IMAGES_SCHEMA, "videocap_version": __version__,
+            "image": {"path": str(self.path), "width": self.width, "height": self.height, "sha256": self.sha256},
+            "models": {"segmentation": self.settings.model, "captioning": self.captioning.dam,
+                       "prompt_style": self.prompt_style},
+            "settings": {**asdict(self.settings), "classes": list(self.settings.classes)},
+            "captioning": asdict(self.captioning),
+            "outputs": self.outputs,
+            "objects": [_photo_object_json(obj) for obj in self.objects],
+            "timing": self.timing,
+        }
+
+
+def _photo_object_json(obj: Track) -> dict:
+    frame = obj.first
+    return {"id": obj.id, "class": obj.class_name, "label": obj.label, "colour": obj.colour_hex,
+            "score": round(frame.score, 4), "box": [round(v, 2) for v in frame.box],
+            "caption": obj.captions[0].text if obj.captions else "", "mask": frame.mask.to_rle()}

@@ -1,0 +1,162 @@
+"""Settings of each stage, and the config files that give their defaults.
+
+A config file (``videocap/data/configs/*.yaml``, or the user's own ``--config``) sets defaults that
+command-line flags override; ``TrackSettings.from_config(config, **flags)`` (and the same for
+``CaptionSettings`` and ``ImageSettings``) builds a stage's settings in one call. Relative model
+paths in a config resolve against the config file's folder, so the bundled demo config works from
+any working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from videocap.errors import UserError
+from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
+
+DEFAULT_MODEL = "yolo11x-seg.pt"
+DEFAULT_DAM = "nvidia/DAM-3B-Video"
+
+# DAM's sampling defaults: those of NVIDIA's reference (``get_description``).
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_TOP_P = 0.5
+DEFAULT_MAX_NEW_TOKENS = 512
+
+KEYFRAME_METHODS = ("uniform", "quality")
+DTYPES = ("float32", "bfloat16", "float16")
+
+#: Keys a config may set; each is also a command-line flag.
+TRACK_KEYS = ("model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframes", "keyframe_method")
+CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language",
+                "device")
+KNOWN_KEYS = set(TRACK_KEYS) | set(CAPTION_KEYS)
+PATH_KEYS = {"model", "dam"}
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """How a video is segmented and tracked, and which keyframes each track gives DAM."""
+
+    classes: tuple[str, ...]
+    model: str = DEFAULT_MODEL
+    start: str | None = None  # as the user gave them: frame number, seconds or a time
+    end: str | None = None
+    stride: int = 1
+    conf: float = 0.1
+    imgsz: int | None = None  # None: the size the model was trained at
+    device: str | None = None
+    min_frames: int = 3  # shorter tracks are dropped
+    min_score: float = 0.35  # tracks whose mean detection score is lower are dropped
+    keyframes: int = 8
+    keyframe_method: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
+        if self.stride < 1:
+            raise UserError(f"--stride must be 1 or more, got {self.stride}")
+        if self.keyframe_method not in KEYFRAME_METHODS:
+            raise UserError(f"keyframe_method {self.keyframe_method!r}: choose from {', '.join(KEYFRAME_METHODS)}")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **flags: Any) -> TrackSettings:
+        return _build(cls, config, TRACK_KEYS, flags)
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """How DAM captions the tracks (``dam``: a checkpoint folder or a Hugging Face hub id)."""
+
+    dam: str | None = DEFAULT_DAM
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    seed: int | None = 0
+    batch_size: int = 8
+    segment_seconds: float | None = None  # None: one caption per track
+    language: str = "eng"  # ISO 639-2 tag of the captions' language, for the subtitle streams
+    query: str | None = None  # None: the checkpoint's own video (or image) query
+    device: str | None = None  # None: CUDA when available, else CPU
+    dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
+
+    def __post_init__(self) -> None:
+        if self.segment_seconds is not None and self.segment_seconds <= 0:
+            raise UserError(f"--segment-seconds must be above 0, got {self.segment_seconds}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size must be 1 or more, got {self.batch_size}")
+        if self.query is not None and "<image>" in self.query:
+            raise UserError("--query: give the question only; videocap adds one <image> per frame itself")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise UserError(f"--dtype {self.dtype}: choose from auto, {', '.join(DTYPES)}")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **flags: Any) -> CaptionSettings:
+        if flags.get("dtype") == "auto":
+            flags["dtype"] = None
+        return _build(cls, config, CAPTION_KEYS, flags)
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """How photos are segmented (no tracker: the usual detection threshold)."""
+
+    classes: tuple[str, ...]
+    model: str = DEFAULT_MODEL
+    conf: float = 0.25
+    imgsz: int | None = None
+    device: str | None = None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **flags: Any) -> ImageSettings:
+        return _build(cls, config, ("model", "imgsz", "device"), flags)
+
+
+def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dict[str, Any]):
+    """``cls`` from the config's ``config_keys``, overridden by the flags that were given (not None)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in config.items() if k in config_keys and k in fields}
+    values.update({k: v for k, v in flags.items() if v is not None and k in fields})
+    return cls(**values)
+
+
+# -- config files --
+
+def _resolve(value: str, folder: Path) -> str:
+    """A relative path (one with a folder part) resolves against the config's folder; bare names stay."""
+    path = Path(value)
+    if path.is_absolute() or (len(path.parts) == 1 and not value.startswith(".")):
+        return value
+    return str((folder / path).resolve())
+
+
+def config_source(path: str | Path | None = None, demo: bool = False) -> Path:
+    """The config file a command reads: ``--config``, the demo config, or the default one."""
+    if path is not None and demo:
+        raise UserError("--demo and --config both choose a config: give one of them")
+    return Path(path) if path is not None else (DEMO_CONFIG if demo else DEFAULT_CONFIG)
+
+
+def load_config(path: str | Path | None = None, demo: bool = False) -> dict[str, Any]:
+    """The settings of a config file (the default config when ``path`` is None)."""
+    config_path = config_source(path, demo)
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError(f"config {config_path}: no such file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"config {config_path}: cannot read it as YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"config {config_path}: expected a mapping of settings, e.g. 'model: yolo11x-seg.pt'")
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise UserError(f"config {config_path}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(KNOWN_KEYS))}")
+    for key in PATH_KEYS & set(data):
+        if isinstance(data[key], str):
+            data[key] = _resolve(data[key], config_path.parent)
+    return data
