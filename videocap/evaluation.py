@@ -1,17 +1,22 @@
-"""Tracking metrics against ground truth: CLEAR MOTA (with ID switches) and IDF1.
+"""Tracking metrics against ground truth: HOTA, CLEAR MOTA (with ID switches) and IDF1.
 
-Written here because py-motmetrics, the usual package, no longer runs on NumPy 2. Definitions
-follow Bernardin & Stiefelhagen 2008 (CLEAR MOT) and Ristani et al. 2016 (identity measures),
-with IoU >= ``iou_threshold`` as a match.
+The metrics come from TrackEval (the ``trackeval`` package on PyPI, the HOTA authors' evaluation
+code), which runs on NumPy 2; py-motmetrics, the other usual package, does not. This module only
+adapts boxes to TrackEval's per-sequence input: it computes the IoU matrices of each frame, numbers
+the ids 0..n-1 and calls ``eval_sequence`` of the ``HOTA``, ``CLEAR`` and ``Identity`` metrics.
+
+CLEAR (Bernardin & Stiefelhagen 2008) and the identity measures (Ristani et al. 2016) count a pair
+as a match at IoU >= ``iou_threshold``. HOTA (Luiten et al. 2021) does not take that threshold: it
+is the mean over IoU thresholds 0.05, 0.10, ..., 0.95 of sqrt(DetA * AssA) at each threshold, and
+``det_a`` and ``ass_a`` are the means of DetA and AssA over the same thresholds.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from trackeval.metrics import CLEAR, HOTA, Identity
 
 #: frame -> {object id: (x0, y0, x1, y1)}
 FrameBoxes = dict[int, dict[int, tuple[float, float, float, float]]]
@@ -25,69 +30,62 @@ class TrackingScores:
     false_negatives: int
     false_positives: int
     ground_truth: int  # number of ground-truth boxes
+    hota: float
+    det_a: float  # HOTA's detection accuracy
+    ass_a: float  # HOTA's association accuracy
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (n x 4, xyxy) with every box in ``b`` (m x 4): an n x m array."""
+    a = np.asarray(a, dtype=float).reshape(-1, 4)
+    b = np.asarray(b, dtype=float).reshape(-1, 4)
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    out = np.zeros_like(inter)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(iou_matrix(np.array(a), np.array(b))[0, 0])
 
 
-def _match(gt: dict[int, tuple], hyp: dict[int, tuple], threshold: float,
-           keep: dict[int, int] | None = None) -> dict[int, int]:
-    """gt id -> hyp id for one frame; pairs in ``keep`` that still overlap are kept first (CLEAR)."""
-    pairs: dict[int, int] = {}
-    for g, h in (keep or {}).items():
-        if g in gt and h in hyp and iou(gt[g], hyp[h]) >= threshold:
-            pairs[g] = h
-    gts = [g for g in gt if g not in pairs]
-    hyps = [h for h in hyp if h not in pairs.values()]
-    if gts and hyps:
-        cost = np.array([[1.0 - iou(gt[g], hyp[h]) for h in hyps] for g in gts])
-        for r, c in zip(*linear_sum_assignment(cost)):
-            if cost[r, c] <= 1.0 - threshold:
-                pairs[gts[r]] = hyps[c]
-    return pairs
+def _sequence(truth: FrameBoxes, hypothesis: FrameBoxes) -> dict:
+    """TrackEval's input for one sequence; a timestep for each frame with a box on either side."""
+    frames = sorted(set(truth) | set(hypothesis))
+    gt_index = {g: i for i, g in enumerate(sorted({g for f in truth.values() for g in f}))}
+    hyp_index = {h: i for i, h in enumerate(sorted({h for f in hypothesis.values() for h in f}))}
+    gt_ids, tracker_ids, similarity = [], [], []
+    for frame in frames:
+        gt, hyp = truth.get(frame, {}), hypothesis.get(frame, {})
+        gt_ids.append(np.array([gt_index[g] for g in gt], dtype=int))
+        tracker_ids.append(np.array([hyp_index[h] for h in hyp], dtype=int))
+        similarity.append(iou_matrix(list(gt.values()), list(hyp.values())))
+    return {
+        "num_timesteps": len(frames),
+        "gt_ids": gt_ids,
+        "tracker_ids": tracker_ids,
+        "similarity_scores": similarity,
+        "num_gt_dets": sum(len(ids) for ids in gt_ids),
+        "num_tracker_dets": sum(len(ids) for ids in tracker_ids),
+        "num_gt_ids": len(gt_index),
+        "num_tracker_ids": len(hyp_index),
+    }
 
 
 def score_tracking(truth: FrameBoxes, hypothesis: FrameBoxes, iou_threshold: float = 0.5) -> TrackingScores:
-    frames = sorted(set(truth) | set(hypothesis))
-    last_match: dict[int, int] = {}  # gt id -> hyp id it was last matched to
-    current: dict[int, int] = {}
-    fn = fp = switches = total = 0
-    overlap: dict[tuple[int, int], int] = defaultdict(int)  # (gt, hyp) -> frames matched (for IDF1)
-    gt_count: dict[int, int] = defaultdict(int)
-    hyp_count: dict[int, int] = defaultdict(int)
-    for frame in frames:
-        gt, hyp = truth.get(frame, {}), hypothesis.get(frame, {})
-        total += len(gt)
-        for g in gt:
-            gt_count[g] += 1
-        for h in hyp:
-            hyp_count[h] += 1
-        current = _match(gt, hyp, iou_threshold, current)
-        for g, h in current.items():
-            if g in last_match and last_match[g] != h:
-                switches += 1
-            last_match[g] = h
-        fn += len(gt) - len(current)
-        fp += len(hyp) - len(current)
-        # IDF1 counts every overlapping pair, not only the per-frame assignment.
-        for g, gbox in gt.items():
-            for h, hbox in hyp.items():
-                if iou(gbox, hbox) >= iou_threshold:
-                    overlap[(g, h)] += 1
-    gts, hyps = sorted(gt_count), sorted(hyp_count)
-    idtp = 0
-    if gts and hyps:
-        gain = np.array([[overlap.get((g, h), 0) for h in hyps] for g in gts])
-        rows, cols = linear_sum_assignment(-gain)
-        idtp = int(gain[rows, cols].sum())
-    denominator = sum(gt_count.values()) + sum(hyp_count.values())
+    data = _sequence(truth, hypothesis)
+    config = {"THRESHOLD": iou_threshold, "PRINT_CONFIG": False}
+    clear = CLEAR(config).eval_sequence(data)
+    identity = Identity(dict(config)).eval_sequence(data)
+    hota = HOTA().eval_sequence(data)
     return TrackingScores(
-        mota=1.0 - (fn + fp + switches) / total if total else 1.0,
-        idf1=2 * idtp / denominator if denominator else 1.0,
-        id_switches=switches, false_negatives=fn, false_positives=fp, ground_truth=total,
+        mota=float(clear["MOTA"]), idf1=float(identity["IDF1"]), id_switches=int(clear["IDSW"]),
+        false_negatives=int(clear["CLR_FN"]), false_positives=int(clear["CLR_FP"]),
+        ground_truth=data["num_gt_dets"],
+        hota=float(np.mean(hota["HOTA"])), det_a=float(np.mean(hota["DetA"])), ass_a=float(np.mean(hota["AssA"])),
     )
