@@ -15,7 +15,7 @@ import click
 
 from videocap.errors import UserError
 from videocap.settings import (DEFAULT_DAM, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
-                               DTYPES, KEYFRAME_METHODS, CaptionSettings, ImageSettings, TrackSettings, load_config)
+                               DTYPES, KEYFRAME_METHODS, OVERLAYS, CaptionSettings, ImageSettings, TrackSettings, load_config)
 
 MAIN_EXAMPLES = """\b
 Examples:
@@ -138,6 +138,11 @@ dam_options = _options(
                  help="DAM's weights: auto = bfloat16 on GPU, float32 on CPU."),
 )
 
+OVERLAY_HELP = ("How masks are drawn: outline = the track's colour around the object over a light tint (its own "
+                "colours stay recognisable); tint = a strong fill in the track's colour; none = no mask")
+overlay_option = click.option("--overlay", type=click.Choice(OVERLAYS), default=None,
+                              help=OVERLAY_HELP + " [config; default outline].")
+
 output_options = _options(
     click.option("--out", type=click.Path(path_type=Path), default=Path("captions"), show_default=True,
                  help="Output folder."),
@@ -200,6 +205,7 @@ def track(video: Path, out: Path, **options) -> None:
 @click.option("--language", default=None,
               help="ISO 639-2 code of the captions' language, tagged on the MKV's subtitle streams "
                    "[config; default eng].")
+@overlay_option
 @output_options
 @click.option("--no-cache", is_flag=True, help="Track again even when the tracks are in the cache.")
 @click.option("--no-video", is_flag=True, help="Skip the MP4 and MKV (make them later with `videocap render`).")
@@ -244,6 +250,7 @@ def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video
 @segmenter_options
 @click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True, help="Lowest detection score kept.")
 @dam_options
+@overlay_option
 @config_options
 @output_options
 def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path, quiet: bool, **flags) -> None:
@@ -277,13 +284,15 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
               help="The source video, when it is no longer where captions.json says.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder [default: the folder of CAPTIONS_JSON].")
+@click.option("--overlay", type=click.Choice(OVERLAYS), default=None,
+              help=OVERLAY_HELP + " [default: as captions.json records].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def render(captions: Path, video: Path | None, out: Path | None, quiet: bool) -> None:
+def render(captions: Path, video: Path | None, out: Path | None, overlay: str | None, quiet: bool) -> None:
     """Redo the captioned MP4 and MKV and the subtitles from a captions.json, without running a model
     (edit the captions in the JSON first to change them)."""
     from videocap.pipeline import render_captions
 
-    result = render_captions(captions, video, out, progress=not quiet)
+    result = render_captions(captions, video, out, progress=not quiet, overlay=overlay)
     echo_err(f"wrote {_output_list(result.outputs)} to {out or captions.parent} "
              f"({result.timing.get('render_frames_per_second', 0):.0f} frames/s)")
 
@@ -309,7 +318,7 @@ def sample() -> None:
 
 
 def _output_list(outputs: dict) -> str:
-    names = [outputs[k] for k in ("captions", "video", "mkv", "ass") if k in outputs]
+    names = [outputs[k] for k in ("captions", "report", "video", "mkv", "ass") if k in outputs]
     per_track = sum(len(files) for files in outputs.get("tracks", {}).values())
     return ", ".join(names + ([f"{per_track} per-track subtitle files"] if per_track else []))
 

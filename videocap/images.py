@@ -70,11 +70,11 @@ def photo_objects(detections: Detections) -> list[Track]:
     return objects
 
 
-def annotate(image: np.ndarray, objects: list[Track]) -> np.ndarray:
-    """The photo with every object's mask, box, label and whole caption."""
+def annotate(image: np.ndarray, objects: list[Track], overlay_style: str = "outline") -> np.ndarray:
+    """The photo with every object's mask (drawn in ``overlay_style``), box, label and whole caption."""
     height, width = image.shape[:2]
     style = TextStyle.for_frame(width, height)
-    overlay = Overlay((width, height), style)
+    overlay = Overlay((width, height), style, overlay_style)
     draw = []
     for obj in objects:
         pages = style.pages(obj.captions[0].text if obj.captions else "", max_lines=10_000)

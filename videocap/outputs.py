@@ -23,6 +23,7 @@ from videocap.errors import UserError
 from videocap.files import atomic_write_bytes, atomic_write_text, safe_name, write_json
 from videocap.images import annotate, encode_photo
 from videocap.render import render_video
+from videocap.report import write_report
 from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
 from videocap.subtitles import AssWriter, srt_document, track_cues, vtt_document
 from videocap.video import Video
@@ -121,6 +122,7 @@ def write_outputs(result: CaptionResult, out: Path, video: Video | None, progres
         result.timing.update(mux_mkv(result, out / VIDEO, out / MKV))
     if started is not None:
         result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
+    result.timing.update(write_report(result, out, video))
     write_json(out / CAPTIONS_JSON, result.to_json())
 
 
@@ -128,5 +130,6 @@ def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> Non
     """A photo's annotated picture and its JSON."""
     jpeg = result.path.suffix.lower() in (".jpg", ".jpeg")
     result.outputs = {"json": f"{base}.json", "image": f"{base}.captioned.{'jpg' if jpeg else 'png'}"}
-    atomic_write_bytes(out / result.outputs["image"], encode_photo(annotate(image, result.objects), jpeg))
+    annotated = annotate(image, result.objects, result.captioning.overlay)
+    atomic_write_bytes(out / result.outputs["image"], encode_photo(annotated, jpeg))
     write_json(out / result.outputs["json"], result.to_json())

@@ -207,12 +207,15 @@ def _caption_photo(model, image, objects: list[Track], settings: CaptionSettings
 
 
 def render_captions(captions_json: str | Path, video_path: str | Path | None = None, out_dir: str | Path | None = None,
-                    progress: bool = True) -> CaptionResult:
+                    progress: bool = True, overlay: str | None = None) -> CaptionResult:
     """The captioned MP4 and MKV and the subtitles again, from a ``captions.json`` (no model runs).
 
-    ``video_path`` replaces the source path recorded in the JSON (when the video has moved).
+    ``video_path`` replaces the source path recorded in the JSON (when the video has moved); ``overlay``
+    the recorded mask style.
     """
     result = read_captions(captions_json)
+    if overlay is not None:
+        result.settings = dataclasses.replace(result.settings, overlay=overlay)
     if video_path is not None:
         result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
     video = Video(result.video.path)

@@ -1,6 +1,7 @@
 """Drawing captions onto frames and photos, and the captioned video.
 
-Each object gets a semi-transparent mask and a box in its track's colour, a label (``circle #3``)
+Each object gets its mask drawn in its track's colour (``overlay``: an outline over a light tint by
+default, so that the object's own colours stay recognisable; a strong tint; or none) and a box, a label (``circle #3``)
 and its caption in a word-wrapped box next to it: below the object, else above, right or left,
 wherever the box fits inside the frame without covering another caption, label or object. A caption
 that fits nowhere near its object goes to a side panel. Long captions are shown as pages of a few
@@ -30,7 +31,8 @@ from videocap.progress import progress_bar
 from videocap.results import CaptionResult, FrameRange
 from videocap.video import Video
 
-MASK_ALPHA = 0.45
+MASK_ALPHA = 0.45  # the "tint" overlay
+OUTLINE_TINT_ALPHA = 0.12  # the light tint under the "outline" overlay
 BOX_ALPHA = 200  # opacity of caption boxes (0-255)
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
@@ -57,6 +59,20 @@ def _text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 150 else (255, 255, 255)
 
 
+def draw_mask(image: np.ndarray, mask: BoxMask, colour: tuple[int, int, int], overlay: str, thickness: int) -> None:
+    """Draw ``mask`` on ``image`` in place in the ``overlay`` style ("outline", "tint" or "none")."""
+    if overlay == "none" or not (mask.width and mask.height):
+        return
+    alpha = MASK_ALPHA if overlay == "tint" else OUTLINE_TINT_ALPHA
+    region = image[mask.y0:mask.y0 + mask.height, mask.x0:mask.x0 + mask.width]
+    inside = mask.crop
+    blended = region[inside] * (1.0 - alpha) + np.array(colour, np.float32) * alpha
+    region[inside] = (blended + 0.5).astype(np.uint8)
+    if overlay == "outline":
+        contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(image, contours, -1, colour, max(2, thickness), cv2.LINE_AA, offset=(mask.x0, mask.y0))
+
+
 def blit(image: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
     """Alpha-composite an RGBA bitmap onto an RGB image at (x, y), clipped to the image."""
     height, width = image.shape[:2]
@@ -73,8 +89,9 @@ def blit(image: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
 class Overlay:
     """Draws masks, boxes, labels and captions on images of one size."""
 
-    def __init__(self, size: tuple[int, int], style: TextStyle | None = None) -> None:
+    def __init__(self, size: tuple[int, int], style: TextStyle | None = None, overlay: str = "outline") -> None:
         self.width, self.height = size
+        self.overlay = overlay
         self.style = style or TextStyle.for_frame(*size)
         self.thickness = max(1, round(min(size) / 240))
         self.margin = max(2, self.style.padding)
@@ -132,12 +149,8 @@ class Overlay:
     def draw(self, image: np.ndarray, objects: list[DrawObject]) -> np.ndarray:
         out = np.array(image, dtype=np.uint8, copy=True)
         for obj in objects:
-            if obj.mask is not None and obj.mask.width and obj.mask.height:
-                m = obj.mask
-                region = out[m.y0:m.y0 + m.height, m.x0:m.x0 + m.width]
-                inside = m.crop
-                blended = region[inside] * (1.0 - MASK_ALPHA) + np.array(obj.colour, np.float32) * MASK_ALPHA
-                region[inside] = (blended + 0.5).astype(np.uint8)
+            if obj.mask is not None:
+                draw_mask(out, obj.mask, obj.colour, self.overlay, self.thickness)
         for obj in objects:
             x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
             cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), obj.colour, self.thickness)
@@ -227,7 +240,7 @@ class VideoOverlay:
     def __init__(self, result: CaptionResult) -> None:
         self.result = result
         info = result.video
-        self.overlay = Overlay((info.width, info.height))
+        self.overlay = Overlay((info.width, info.height), overlay=result.settings.overlay)
         self.stride = result.frame_range.stride
         self.pending = sorted(result.tracks, key=lambda t: t.first.index, reverse=True)
         self.active: dict[int, list] = {}  # track id -> [track, position of the current frame]

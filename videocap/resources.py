@@ -24,3 +24,5 @@ SAMPLE_VIDEO = DATA_DIR / "sample" / "shapes.mp4"
 SAMPLE_TRUTH = DATA_DIR / "sample" / "shapes.truth.json"
 
 BACKGROUNDS_DIR = DATA_DIR / "backgrounds"
+
+REPORT_DIR = DATA_DIR / "report"  # report.html's CSS and JS, inlined into each report

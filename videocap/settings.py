@@ -29,11 +29,14 @@ DEFAULT_MAX_NEW_TOKENS = 512
 
 KEYFRAME_METHODS = ("uniform", "quality")
 DTYPES = ("float32", "bfloat16", "float16")
+#: How masks are drawn: the track's colour as an outline (over at most a light tint, so the object's own
+#: colours stay recognisable), as a strong tint, or not at all.
+OVERLAYS = ("outline", "tint", "none")
 
 #: Keys a config may set; each is also a command-line flag.
 TRACK_KEYS = ("model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframes", "keyframe_method")
 CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language",
-                "device")
+                "device", "overlay")
 KNOWN_KEYS = set(TRACK_KEYS) | set(CAPTION_KEYS)
 PATH_KEYS = {"model", "dam"}
 
@@ -83,6 +86,7 @@ class CaptionSettings:
     query: str | None = None  # None: the checkpoint's own video (or image) query
     device: str | None = None  # None: CUDA when available, else CPU
     dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
+    overlay: str = "outline"  # how masks are drawn on the video, photos, thumbnails and contact sheets
 
     def __post_init__(self) -> None:
         if self.segment_seconds is not None and self.segment_seconds <= 0:
@@ -93,6 +97,8 @@ class CaptionSettings:
             raise UserError("--query: give the question only; videocap adds one <image> per frame itself")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise UserError(f"--dtype {self.dtype}: choose from auto, {', '.join(DTYPES)}")
+        if self.overlay not in OVERLAYS:
+            raise UserError(f"overlay {self.overlay!r}: choose from {', '.join(OVERLAYS)}")
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> CaptionSettings:

@@ -1,0 +1,252 @@
+"""What a caption run looks like: ``report.html``, a contact sheet per track, and a batch's index page.
+
+``report.html`` is one self-contained file (its CSS, JS, subtitles and keyframe thumbnails inline; no
+network): the captioned video with one WebVTT track per object, a timeline with a lane per track,
+per track the keyframes DAM saw (decoded again from the source, the mask drawn in the run's overlay
+style) and its captions, filters, and the run's settings, models and timings. It refers to the
+captioned video and the per-track files beside it by relative links, so the folder can move.
+A contact sheet (``<class>-<id>.png``) shows one track's keyframes, label and captions in one picture.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from videocap import __version__
+from videocap.errors import UserError
+from videocap.files import atomic_write_bytes, atomic_write_text, safe_name
+from videocap.images import encode_photo
+from videocap.layout import load_font, wrap
+from videocap.render import draw_mask
+from videocap.resources import REPORT_DIR
+from videocap.results import CaptionResult, FrameRange, Track, TrackFrame
+from videocap.subtitles import track_cues, vtt_document
+from videocap.video import Video
+
+REPORT = "report.html"
+BATCH_INDEX = "index.html"
+THUMB_SIZE = 240  # longer side of a keyframe thumbnail, pixels
+SEEK_GAP = 250  # keyframes further apart than this many frames are read by seeking, not by decoding between
+
+
+@dataclass
+class Thumbnail:
+    frame: int  # frame number in the source video
+    time: float  # source time
+    image: np.ndarray  # RGB: the object's surroundings, its mask drawn
+
+
+def sheet_name(track: Track) -> str:
+    return f"{safe_name(track.class_name)}-{track.id}.png"
+
+
+def seen_keyframes(track: Track) -> list[TrackFrame]:
+    """The frames DAM saw for the track's captions (its keyframes when it has no caption)."""
+    by_index = {f.index: f for f in track.frames}
+    indices = sorted({k for c in track.captions for k in c.keyframes}) or sorted({f.index for f in track.keyframe_frames})
+    return [by_index[i] for i in indices if i in by_index]
+
+
+def _read_ranges(indices: list[int], gap: int = SEEK_GAP) -> list[FrameRange]:
+    """Ranges covering the sorted frame ``indices``: one per run of indices less than ``gap`` apart."""
+    ranges: list[FrameRange] = []
+    for index in sorted(set(indices)):
+        if ranges and index - (ranges[-1].end - 1) < gap:
+            ranges[-1] = FrameRange(ranges[-1].start, index + 1)
+        else:
+            ranges.append(FrameRange(index, index + 1))
+    return ranges
+
+
+def _crop(image: np.ndarray, track: Track, frame: TrackFrame, overlay: str, size: int) -> np.ndarray:
+    """The object with some surroundings, its mask drawn, scaled to ``size`` pixels on its longer side."""
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = frame.box
+    side = max(x1 - x0, y1 - y0) * 1.5 + 16
+    crop_w, crop_h = int(min(width, side)), int(min(height, side))
+    left = int(min(max((x0 + x1 - crop_w) / 2, 0), width - crop_w))
+    top = int(min(max((y0 + y1 - crop_h) / 2, 0), height - crop_h))
+    drawn = np.array(image, copy=True)
+    draw_mask(drawn, frame.mask, track.colour, overlay, max(1, round(2.5 * max(crop_w, crop_h) / size)))
+    piece = drawn[top:top + crop_h, left:left + crop_w]
+    scale = size / max(crop_w, crop_h)
+    shape = (max(1, round(crop_w * scale)), max(1, round(crop_h * scale)))
+    return cv2.resize(piece, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def keyframe_thumbnails(result: CaptionResult, video: Video, size: int = THUMB_SIZE) -> dict[int, list[Thumbnail]]:
+    """Per track id, a thumbnail of each frame DAM saw, decoded again from the source ``video``."""
+    wanted: dict[int, list[tuple[Track, TrackFrame]]] = {}
+    for track in result.tracks:
+        for frame in seen_keyframes(track):
+            wanted.setdefault(frame.index, []).append((track, frame))
+    thumbs: dict[int, list[Thumbnail]] = {t.id: [] for t in result.tracks}
+    for frame_range in _read_ranges(list(wanted)):
+        with video.read(frame_range) as reader:
+            for decoded in reader:
+                for track, frame in wanted.get(decoded.index, []):
+                    image = _crop(decoded.image, track, frame, result.settings.overlay, size)
+                    thumbs[track.id].append(Thumbnail(frame.index, frame.time, image))
+    return thumbs
+
+
+# -- contact sheets --
+
+def contact_sheet(result: CaptionResult, track: Track, thumbs: list[Thumbnail], columns: int = 4) -> np.ndarray:
+    """One picture of a track: its label and span, the keyframes DAM saw with their masks, its captions."""
+    gap, tile = 12, THUMB_SIZE
+    columns = max(1, min(columns, len(thumbs)))
+    width = max(columns * (tile + gap) + gap, 640)
+    title_font, font, small = load_font(26), load_font(19), load_font(14)
+    offset = result.start_time
+    texts = [f"{c.start - offset:.2f}–{c.end - offset:.2f} s: {c.text}" for c in track.captions] or ["(no caption)"]
+    lines = [line for text in texts for line in (wrap(text, font, width - 2 * gap) or [""]) + [""]][:-1]
+    rows = math.ceil(len(thumbs) / columns)
+    header, line_h, tile_h = 70, 26, tile + 22
+    height = header + rows * (tile_h + gap) + len(lines) * line_h + 2 * gap
+    sheet = Image.new("RGB", (width, height), (24, 26, 30))
+    draw = ImageDraw.Draw(sheet)
+    draw.rectangle((0, 0, 10, height), fill=track.colour)
+    draw.text((gap + 10, 12), track.label, font=title_font, fill=track.colour)
+    draw.text((gap + 10, 46), f"{track.first.time - offset:.2f}–{track.last.time - offset:.2f} s · "
+              f"{len(track.frames)} frames · mean score {track.mean_score:.2f} · {result.video.path}",
+              font=small, fill=(170, 175, 185))
+    for n, thumb in enumerate(thumbs):
+        x = gap + (n % columns) * (tile + gap)
+        y = header + (n // columns) * (tile_h + gap)
+        draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=(0, 0, 0))
+        h, w = thumb.image.shape[:2]
+        sheet.paste(Image.fromarray(thumb.image), (x + (tile - w) // 2, y + (tile - h) // 2))
+        draw.text((x, y + tile + 4), f"frame {thumb.frame} · {thumb.time - offset:.2f} s", font=small,
+                  fill=(170, 175, 185))
+    y = header + rows * (tile_h + gap) + gap
+    for line in lines:
+        draw.text((gap + 10, y), line, font=font, fill=(235, 235, 235))
+        y += line_h
+    return np.asarray(sheet)
+
+
+def write_contact_sheets(result: CaptionResult, thumbs: dict[int, list[Thumbnail]], out: Path) -> dict[int, str]:
+    """``<class>-<id>.png`` per track; returns the file name per track id."""
+    names = {}
+    for track in result.tracks:
+        names[track.id] = sheet_name(track)
+        atomic_write_bytes(out / names[track.id], encode_photo(contact_sheet(result, track, thumbs[track.id]), False))
+    return names
+
+
+# -- report.html --
+
+def _data_uri(image: np.ndarray) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(encode_photo(image, jpeg=True)).decode("ascii")
+
+
+def _track_data(result: CaptionResult, track: Track, thumbs: list[Thumbnail], files: dict[str, str]) -> dict:
+    offset = result.start_time
+    hold = result.frame_range.stride / max(result.video.fps, 1e-6)
+    return {
+        "id": track.id, "class": track.class_name, "label": track.label, "colour": track.colour_hex,
+        "start": round(track.first.time - offset, 4), "end": round(track.last.time + hold - offset, 4),
+        "frames": len(track.frames), "score": round(track.mean_score, 4),
+        "captions": [{"start": round(c.start - offset, 4), "end": round(c.end - offset, 4), "text": c.text}
+                     for c in track.captions],
+        "thumbs": [{"frame": t.frame, "time": round(t.time - offset, 4), "src": _data_uri(t.image)} for t in thumbs],
+        "vtt": vtt_document(track_cues(result, track), track.label),
+        "files": files,
+    }
+
+
+def _run_tables(result: CaptionResult) -> dict[str, dict]:
+    data = result.to_json()
+    video = dict(data["video"], sha256=data.get("video_sha256"))
+    tracking = {k: v for k, v in data["settings"].items() if k != "tracker"}
+    return {"Video": video, "Range": data["range"], "Models": {**data["models"], "videocap": __version__},
+            "Tracking": tracking, "Tracker (ByteTrack)": data["settings"]["tracker"], "Captioning": data["captioning"],
+            "Timings (seconds)": data["timing"]}
+
+
+def report_data(result: CaptionResult, thumbs: dict[int, list[Thumbnail]], out: Path) -> dict:
+    """What report.html shows, as the JSON its script reads."""
+    outputs = result.outputs or {}
+    video_file = outputs.get("video") if outputs.get("video") and (out / outputs["video"]).is_file() else None
+    tracks = []
+    for track in result.tracks:
+        files = dict((outputs.get("tracks") or {}).get(str(track.id), {}))
+        if (out / sheet_name(track)).is_file():
+            files["contact sheet"] = sheet_name(track)
+        tracks.append(_track_data(result, track, thumbs.get(track.id, []), files))
+    links = {k: outputs[k] for k in ("captions", "mkv", "ass") if k in outputs}
+    return {"title": Path(result.video.path).name, "version": __version__, "video_file": video_file,
+            "duration": round(result.end_time - result.start_time, 4), "language": result.settings.language,
+            "source": result.video.path, "tracks": tracks, "links": links, "run": _run_tables(result),
+            "summary": {"tracks": len(result.tracks), "captions": result.caption_count,
+                        "classes": ", ".join(result.tracking.settings.classes), "overlay": result.settings.overlay}}
+
+
+def _asset(name: str) -> str:
+    return (REPORT_DIR / name).read_text(encoding="utf-8")
+
+
+def _script_json(data: dict) -> str:
+    """JSON that cannot end its <script> element early (every '<' escaped)."""
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def report_html(data: dict) -> str:
+    title = html.escape(data["title"])
+    summary = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in data["summary"].items())
+    links = "".join(f'<li><a href="{html.escape(v)}">{html.escape(v)}</a></li>' for v in data["links"].values())
+    player = (f'<video id="video" controls preload="auto" src="{html.escape(data["video_file"])}"></video>'
+              if data["video_file"] else
+              '<p class="missing">No captioned video in this folder (make it with <code>videocap render</code>).</p>')
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="videocap {html.escape(data['version'])}">
+<title>{title} · videocap report</title>
+<style>{_asset('report.css')}</style></head>
+<body>
+<header><h1>{title}</h1><span class="sub">{html.escape(data['source'])}</span>
+<span class="sub">videocap {html.escape(data['version'])}</span></header>
+<main>
+<section id="player">{player}</section>
+<aside id="controls"><h2>Objects</h2>
+<label class="field">Class <select id="class-filter"><option value="">all classes</option></select></label>
+<label class="field">Search captions <input id="search" type="search" placeholder="e.g. red"></label>
+<p id="shown"></p><dl>{summary}</dl><ul>{links}</ul></aside>
+<section id="timeline"><h2>Timeline</h2><div id="lanes"></div></section>
+<section id="tracks"><h2>Tracks: the keyframes DAM saw and its captions</h2><div id="cards" class="grid"></div></section>
+<section id="run"><h2>The run</h2><div id="tables" class="tables"></div></section>
+</main>
+<script type="application/json" id="report-data">{_script_json(data)}</script>
+<script>{_asset('report.js')}</script>
+</body></html>
+"""
+
+
+def _open_source(result: CaptionResult) -> Video | None:
+    try:
+        return Video(result.video.path)
+    except UserError:
+        return None
+
+
+def write_report(result: CaptionResult, out: Path, video: Video | None = None) -> dict[str, float]:
+    """``report.html`` and the contact sheets in ``out``; the keyframes come from ``video`` (the source; None:
+    opened from the path the result records, and left out when it is gone). Returns the timing."""
+    started = time.perf_counter()
+    video = video or _open_source(result)
+    thumbs = keyframe_thumbnails(result, video) if video is not None else {t.id: [] for t in result.tracks}
+    result.outputs["contact_sheets"] = {str(k): v for k, v in write_contact_sheets(result, thumbs, out).items()}
+    result.outputs["report"] = REPORT
+    atomic_write_text(out / REPORT, report_html(report_data(result, thumbs, out)))
+    return {"report_seconds": round(time.perf_counter() - started, 3)}
