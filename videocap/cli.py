@@ -309,6 +309,51 @@ def subtitles(captions: Path, out: Path | None) -> None:
     echo_err(f"wrote {1 + 2 * len(result.tracks)} subtitle file(s) to {out or captions.parent}")
 
 
+REPORT_EXAMPLES = """\b
+Examples:
+  videocap report out/                                   # rewrite out/report.html and the contact sheets
+  videocap report out/ --video moved/clip.mp4            # the source video has moved
+"""
+
+
+@cli.command(epilog=REPORT_EXAMPLES)
+@click.argument("folder", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="The source video (for the keyframes), when it is no longer where captions.json says.")
+def report(folder: Path, video: Path | None) -> None:
+    """Redo DIR/report.html (open it in a browser) and the contact sheets <class>-<id>.png from
+    DIR/captions.json, without running a model."""
+    from videocap.pipeline import write_report
+
+    result = write_report(folder, video)
+    where = folder if folder.is_dir() else folder.parent
+    if result.tracks and not result.timing.get("report_keyframes"):
+        echo_err(f"videocap: note: no keyframe thumbnails: the source video {result.video.path} is not there "
+                 "(pass --video)")
+    echo_err(f"wrote {where / 'report.html'} and {len(result.tracks)} contact sheet(s)")
+
+
+EXPORT_EXAMPLES = """\b
+Examples:
+  videocap export out/                                   # out/tracks.mot.txt and out/tracks.ytvis.json
+  videocap export out/ --format mot --out eval/
+"""
+
+
+@cli.command(epilog=EXPORT_EXAMPLES)
+@click.argument("folder", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--format", "formats", type=click.Choice(("mot", "ytvis")), multiple=True,
+              help="mot: MOTChallenge text (frame,id,x,y,w,h,conf,-1,-1,-1; 1-based frames), for TrackEval; "
+                   "ytvis: YouTube-VIS-style JSON with COCO RLE masks per frame [default: both].")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder [default: DIR].")
+def export(folder: Path, formats: tuple[str, ...], out: Path | None) -> None:
+    """Write the tracks of the run in DIR (its captions.json) in the formats of tracking tools."""
+    from videocap.pipeline import export_tracks
+
+    written = export_tracks(folder, formats or ("mot", "ytvis"), out)
+    echo_err(f"wrote {', '.join(str(p) for p in written)}")
+
+
 @cli.command()
 def sample() -> None:
     """Print the path of the bundled sample video (two circles and a square, 4 s)."""

@@ -23,11 +23,13 @@ from videocap import cache
 from videocap.captioning import (CaptionJob, caption_jobs, check_dam_available, describe, keyframe_span, load_dam,
                                  make_jobs)
 from videocap.errors import UserError
+from videocap.exports import FORMATS, write_exports
 from videocap.files import ensure_writable_dir, write_json
 from videocap.images import list_photos, output_names, photo_objects, read_photo
 from videocap.keyframes import select_keyframes
 from videocap.outputs import write_outputs, write_photo_outputs, write_subtitles as write_subtitle_files
 from videocap.progress import progress_bar
+from videocap.report import write_report as write_report_files
 from videocap.results import (Caption, CaptionResult, PhotoResult, Track, TrackingResult, read_captions)
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
 from videocap.tracking import TrackBuilder, Tracker, keep_track, make_tracker, track_frames
@@ -230,3 +232,28 @@ def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None
     out = ensure_writable_dir(out_dir or Path(captions_json).parent)
     write_subtitle_files(result, out)
     return result
+
+
+def _captions_in(folder_or_json: str | Path) -> Path:
+    """A run's ``captions.json``: the path itself, or the one in the folder given."""
+    path = Path(folder_or_json)
+    return path / "captions.json" if path.is_dir() else path
+
+
+def write_report(folder_or_json: str | Path, video_path: str | Path | None = None) -> CaptionResult:
+    """``report.html`` and the contact sheets again, from a run's folder (or its ``captions.json``); the
+    keyframes are decoded from the source video (``video_path`` when it has moved)."""
+    captions_json = _captions_in(folder_or_json)
+    result = read_captions(captions_json)
+    video = Video(video_path) if video_path is not None else None
+    out = ensure_writable_dir(captions_json.parent)
+    result.timing.update(write_report_files(result, out, video))
+    return result
+
+
+def export_tracks(folder_or_json: str | Path, formats: tuple[str, ...] = FORMATS,
+                  out_dir: str | Path | None = None) -> list[Path]:
+    """A run's tracks as MOTChallenge text and/or YouTube-VIS JSON (see ``videocap.exports``)."""
+    captions_json = _captions_in(folder_or_json)
+    result = read_captions(captions_json)
+    return write_exports(result, ensure_writable_dir(out_dir or captions_json.parent), formats)

@@ -14,6 +14,7 @@ import base64
 import html
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,4 +250,57 @@ def write_report(result: CaptionResult, out: Path, video: Video | None = None) -
     result.outputs["contact_sheets"] = {str(k): v for k, v in write_contact_sheets(result, thumbs, out).items()}
     result.outputs["report"] = REPORT
     atomic_write_text(out / REPORT, report_html(report_data(result, thumbs, out)))
-    return {"report_seconds": round(time.perf_counter() - started, 3)}
+    return {"report_seconds": round(time.perf_counter() - started, 3),
+            "report_keyframes": sum(len(v) for v in thumbs.values())}
+
+
+# -- the index of a batch --
+
+def _batch_row(row: dict, out: Path) -> str:
+    folder = Path(row.get("folder") or "")
+    status = str(row.get("status") or "")
+    link = folder / REPORT
+    if not folder.is_absolute():
+        link = Path(out) / link
+    name = html.escape(str(row.get("video") or folder.name))
+    href = Path(os.path.relpath(link, out)).as_posix()
+    video = f'<a href="{html.escape(href)}">{name}</a>' if link.is_file() else name
+    cells = [f'<td data-sort="{name}">{video}</td>',
+             f'<td class="status-{html.escape(safe_name(status.lower()))}">{html.escape(status)}</td>']
+    for key in ("tracks", "captions"):
+        value = row.get(key)
+        cells.append(f'<td class="num" data-sort="{"" if value is None else int(value)}">'
+                     f'{"—" if value is None else int(value)}</td>')
+    cells.append(f'<td class="error">{html.escape(str(row.get("error") or ""))}</td>')
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def batch_index_html(rows: list[dict], out: Path) -> str:
+    failed = sum(1 for r in rows if str(r.get("status", "")).lower() not in ("ok", "done", "skipped"))
+    totals = f"{len(rows)} video(s), {failed} not ok, {sum(int(r.get('tracks') or 0) for r in rows)} track(s), " \
+             f"{sum(int(r.get('captions') or 0) for r in rows)} caption(s)"
+    body = "\n".join(_batch_row(row, out) for row in rows)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="videocap {html.escape(__version__)}">
+<title>videocap batch · {len(rows)} videos</title>
+<style>{_asset('report.css')}</style></head>
+<body>
+<header><h1>videocap batch</h1><span class="sub" id="totals">{html.escape(totals)}</span>
+<span class="sub">videocap {html.escape(__version__)}</span></header>
+<main class="batch-main"><section>
+<table id="batch"><thead><tr><th>video</th><th>status</th><th>tracks</th><th>captions</th><th>error</th></tr></thead>
+<tbody>
+{body}
+</tbody></table></section></main>
+<script>{_asset('batch.js')}</script>
+</body></html>
+"""
+
+
+def write_batch_index(rows: list[dict], out_dir: str | Path) -> Path:
+    """``index.html`` in ``out_dir``: a sortable table of a batch's videos (keys of each row: video, folder,
+    status, error, tracks, captions), each linking its report when the folder has one (folders relative
+    to ``out_dir`` or absolute)."""
+    out = Path(out_dir)
+    return atomic_write_text(out / BATCH_INDEX, batch_index_html(rows, out))
