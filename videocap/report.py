@@ -204,6 +204,8 @@ def _script_json(data: dict) -> str:
 
 
 def report_html(data: dict) -> str:
+    """The page: static parts here, the rest built by report.js from ``data``; the empty icon spares servers a
+    request for /favicon.ico."""
     title = html.escape(data["title"])
     summary = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in data["summary"].items())
     links = "".join(f'<li><a href="{html.escape(v)}">{html.escape(v)}</a></li>' for v in data["links"].values())
@@ -213,6 +215,7 @@ def report_html(data: dict) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="videocap {html.escape(data['version'])}">
+<link rel="icon" href="data:,">
 <title>{title} · videocap report</title>
 <style>{_asset('report.css')}</style></head>
 <body>
@@ -283,6 +286,7 @@ def batch_index_html(rows: list[dict], out: Path) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="videocap {html.escape(__version__)}">
+<link rel="icon" href="data:,">
 <title>videocap batch · {len(rows)} videos</title>
 <style>{_asset('report.css')}</style></head>
 <body>

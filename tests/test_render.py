@@ -1,0 +1,72 @@
+"""Mask overlay styles: the default outline keeps the object's own colour recognisable."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from videocap.errors import UserError
+from videocap.masks import BoxMask
+from videocap.render import DrawObject, Overlay, draw_mask
+from videocap.settings import CaptionSettings
+
+BLUE, GREEN = (0, 130, 200), (60, 180, 75)  # the object's own colour; its track's colour
+
+
+def blue_disc() -> tuple[np.ndarray, np.ndarray]:
+    image = np.full((120, 160, 3), 128, np.uint8)
+    disc = np.zeros((120, 160), np.uint8)
+    cv2.circle(disc, (80, 60), 30, 1, -1)
+    image[disc > 0] = BLUE
+    return image, disc > 0
+
+
+def interior_and_rim(disc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    kernel = np.ones((3, 3), np.uint8)
+    inner = cv2.erode(disc.astype(np.uint8), kernel, iterations=5) > 0
+    rim = disc & ~(cv2.erode(disc.astype(np.uint8), kernel, iterations=1) > 0)
+    return inner, rim
+
+
+def test_outline_keeps_the_objects_colour_and_draws_the_track_colour_around_it():
+    image, disc = blue_disc()
+    out = image.copy()
+    draw_mask(out, BoxMask.from_mask(disc), GREEN, "outline", 2)
+    inner, rim = interior_and_rim(disc)
+    inside = out[inner].astype(float).mean(axis=0)
+    assert np.abs(inside - BLUE).max() < 0.15 * 255  # at most a light tint
+    assert inside.argmax() == 2  # still blue, not teal
+    rim_colour = out[rim].astype(float).mean(axis=0)
+    assert np.abs(rim_colour - GREEN).max() < 40  # the outline is the track's colour
+
+
+def test_tint_and_none():
+    image, disc = blue_disc()
+    inner, _ = interior_and_rim(disc)
+    tinted = image.copy()
+    draw_mask(tinted, BoxMask.from_mask(disc), GREEN, "tint", 2)
+    inside = tinted[inner].astype(float).mean(axis=0)
+    assert np.abs(inside - BLUE).max() > 0.2 * 255 and inside.argmax() != 2  # the strong tint: blue looks teal
+    untouched = image.copy()
+    draw_mask(untouched, BoxMask.from_mask(disc), GREEN, "none", 2)
+    assert np.array_equal(untouched, image)
+
+
+def test_overlay_draws_in_its_style_and_always_the_box():
+    image, disc = blue_disc()
+    obj = DrawObject(1, "circle #1", GREEN, (50.0, 30.0, 111.0, 91.0), BoxMask.from_mask(disc), [])
+    inner, _ = interior_and_rim(disc)
+    for style in ("outline", "tint", "none"):
+        out = Overlay((160, 120), overlay=style).draw(image, [obj])
+        assert tuple(out[60, 50]) == GREEN  # the box's left edge
+        changed = np.abs(out[inner].astype(int) - image[inner]).max()
+        assert (changed == 0) == (style == "none")
+
+
+def test_overlay_setting_is_checked_and_recorded():
+    assert CaptionSettings().overlay == "outline"
+    assert CaptionSettings.from_config({"overlay": "tint"}).overlay == "tint"
+    assert CaptionSettings.from_config({"overlay": "tint"}, overlay="none").overlay == "none"
+    with pytest.raises(UserError, match="overlay 'glow': choose from outline, tint, none"):
+        CaptionSettings(overlay="glow")
