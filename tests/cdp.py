@@ -165,6 +165,10 @@ class Page:
                 found.append(f"{params['entry'].get('text')} {params['entry'].get('url', '')}".strip())
         return found
 
+    def resize(self, width: int, height: int) -> None:
+        self.browser.send("Emulation.setDeviceMetricsOverride",
+                          {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, self.session)
+
     def screenshot(self, path: str | Path) -> Path:
         data = self.browser.send("Page.captureScreenshot", {"format": "png"}, self.session)["data"]
         Path(path).write_bytes(base64.b64decode(data))

@@ -108,19 +108,19 @@ def contact_sheet(result: CaptionResult, track: Track, thumbs: list[Thumbnail], 
     gap, tile = 12, THUMB_SIZE
     columns = max(1, min(columns, len(thumbs)))
     width = max(columns * (tile + gap) + gap, 640)
-    title_font, font, small = load_font(26), load_font(19), load_font(14)
+    title_font, font, small = load_font(28), load_font(22), load_font(15)
     offset = result.start_time
     texts = [f"{c.start - offset:.2f}–{c.end - offset:.2f} s: {c.text}" for c in track.captions] or ["(no caption)"]
     lines = [line for text in texts for line in (wrap(text, font, width - 2 * gap) or [""]) + [""]][:-1]
     rows = math.ceil(len(thumbs) / columns)
-    header, line_h, tile_h = 70, 26, tile + 22
+    header, line_h, tile_h = 74, 30, tile + 24
     height = header + rows * (tile_h + gap) + len(lines) * line_h + 2 * gap
     sheet = Image.new("RGB", (width, height), (24, 26, 30))
     draw = ImageDraw.Draw(sheet)
     draw.rectangle((0, 0, 10, height), fill=track.colour)
     draw.text((gap + 10, 12), track.label, font=title_font, fill=track.colour)
-    draw.text((gap + 10, 46), f"{track.first.time - offset:.2f}–{track.last.time - offset:.2f} s · "
-              f"{len(track.frames)} frames · mean score {track.mean_score:.2f} · {result.video.path}",
+    draw.text((gap + 10, 48), f"{track.first.time - offset:.2f}–{track.last.time - offset:.2f} s · "
+              f"{len(track.frames)} frames · mean score {track.mean_score:.2f} · {Path(result.video.path).name}",
               font=small, fill=(170, 175, 185))
     for n, thumb in enumerate(thumbs):
         x = gap + (n % columns) * (tile + gap)
