@@ -45,7 +45,9 @@ class Browser:
         to_browser_r, self._write_fd = os.pipe()
         self._read_fd, from_browser_w = os.pipe()
 
-        def wire_fds() -> None:  # the child's fd 3 reads our commands, its fd 4 carries the replies
+        # In the child between fork and exec (only dup calls, safe with threads): its fd 3 reads our
+        # commands, its fd 4 carries the replies.
+        def wire_fds() -> None:
             read_end, write_end = os.dup(to_browser_r), os.dup(from_browser_w)  # never 3 or 4 themselves
             os.dup2(read_end, 3)
             os.dup2(write_end, 4)

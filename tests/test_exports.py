@@ -13,8 +13,16 @@ from videocap.exports import MOT, YTVIS, mot_lines, write_exports, ytvis_json
 from videocap.files import write_json
 from videocap.masks import BoxMask
 from videocap.resources import SAMPLE_TRUTH
-from videocap.results import (Caption, CaptionResult, FrameRange, Track, TrackFrame, TrackingResult, VideoInfo,
-                              read_captions)
+from videocap.results import (
+    Caption,
+    CaptionResult,
+    FrameRange,
+    Track,
+    TrackFrame,
+    TrackingResult,
+    VideoInfo,
+    read_captions,
+)
 from videocap.settings import CaptionSettings, TrackSettings
 from videocap.synthetic import draw_mask
 

@@ -70,3 +70,19 @@ def test_overlay_setting_is_checked_and_recorded():
     assert CaptionSettings.from_config({"overlay": "tint"}, overlay="none").overlay == "none"
     with pytest.raises(UserError, match="overlay 'glow': choose from outline, tint, none"):
         CaptionSettings(overlay="glow")
+
+
+def test_photos_are_drawn_in_the_overlay_style():
+    from videocap.images import annotate
+    from videocap.results import Caption, Track, TrackFrame
+
+    image, disc = blue_disc()
+    photo = Track(2, "circle", [TrackFrame(0, 0.0, (50.0, 30.0, 111.0, 91.0), 0.9, BoxMask.from_mask(disc))], [0])
+    photo.captions = [Caption(0.0, 0.0, 0, 0, [0], "a blue circle")]
+    assert photo.colour == GREEN
+    inner, rim = interior_and_rim(disc)
+    by_style = {style: annotate(image, [photo], style) for style in ("outline", "tint", "none")}
+    assert by_style["outline"][inner].astype(float).mean(axis=0).argmax() == 2
+    assert np.abs(by_style["outline"][rim].astype(float).mean(axis=0) - photo.colour).max() < 40
+    assert by_style["tint"][inner].astype(float).mean(axis=0).argmax() != 2
+    assert np.array_equal(by_style["none"][inner], image[inner])

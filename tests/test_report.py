@@ -59,7 +59,7 @@ def run(tmp_path_factory):
 
 def report_json(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
-    return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)[1])
+    return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.DOTALL)[1])
 
 
 def test_caption_run_writes_a_self_contained_report(run):
@@ -238,17 +238,21 @@ def test_filter_by_class_and_search(page):
 LAYOUT = """(() => {
   const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
   const cross = (a, b) => a[0] < b[2] - 0.5 && b[0] < a[2] - 0.5 && a[1] < b[3] - 0.5 && b[1] < a[3] - 0.5;
-  const groups = [['header', 'main'], ['#player', '#controls', '#timeline', '#tracks', '#run'], ['.lane, .ruler'],
-                  ['.card'], ['.lane-head', '.lane-bar'], ['.thumb'], ['#controls > *']];
   const clashes = [];
-  for (const selectors of groups) {
-    for (const scope of document.querySelectorAll(selectors.length > 1 && selectors[0] === '.lane-head' ? '.lane' : 'body')) {
-      const items = selectors.flatMap((s) => [...scope.querySelectorAll(s)]).filter((e) => e.getClientRects().length);
-      items.forEach((a, i) => items.slice(i + 1).forEach((b) => {
-        if (!a.contains(b) && !b.contains(a) && cross(box(a), box(b))) clashes.push([a.id || a.className, b.id || b.className]);
-      }));
-    }
-  }
+  const check = (elements) => {  // no two of these (shown) elements overlap
+    const items = [...elements].filter((e) => e.getClientRects().length);
+    items.forEach((a, i) => items.slice(i + 1).forEach((b) => {
+      if (cross(box(a), box(b))) clashes.push([a.id || a.className, b.id || b.className]);
+    }));
+  };
+  check(document.querySelectorAll('header, main'));
+  check(document.querySelectorAll('main > *'));
+  check(document.querySelectorAll('.lane, .ruler'));
+  check(document.querySelectorAll('.card'));
+  check(document.querySelectorAll('#controls > *'));
+  document.querySelectorAll('.lane').forEach((lane) => check(lane.children));
+  document.querySelectorAll('.lane-head').forEach((head) => check(head.children));
+  document.querySelectorAll('.thumbs').forEach((thumbs) => check(thumbs.children));
   const clipped = [...document.querySelectorAll('h1, h2, h3, .lane-name, .meta, .captions li, td, th')]
     .filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent.slice(0, 40));
   return {clashes, clipped, scrollWidth: document.scrollingElement.scrollWidth, width: innerWidth,
@@ -261,7 +265,7 @@ def test_layout_at_1280x800_has_nothing_overlapping(page, run, tmp_path):
     layout = page.eval(LAYOUT)
     assert layout["clashes"] == [] and layout["clipped"] == []
     assert layout["scrollWidth"] <= layout["width"] == 1280
-    left, top, right, bottom = layout["video"]
+    left, _, right, bottom = layout["video"]
     assert right - left > 600 and bottom < 800  # the video is large and fully in the first screen
     shot = page.screenshot(tmp_path / "report.png")
     assert Image.open(shot).size == (1280, 800)
@@ -280,3 +284,24 @@ def test_batch_index_sorts_in_the_browser(run, browser, tmp_path):
     assert index.eval(column) == ["broken.mp4", "shapes.mp4", "street.mp4"]
     assert index.eval("document.querySelector('#batch a').href").endswith("/shapes/report.html")
     assert index.errors == []
+
+
+def test_hostile_caption_text_and_no_video(run, browser, tmp_path):
+    """Captions are shown as text, never as markup; without a captioned video the page still works."""
+    _, out = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "captioned.mp4").unlink()
+    hostile = '</script><img src=x onerror="window.hacked=1"> & <b>bold</b> \u2028 "quoted"'
+    data = json.loads((copy / "captions.json").read_text())
+    data["tracks"][0]["captions"][0]["text"] = hostile
+    (copy / "captions.json").write_text(json.dumps(data))
+    assert main(["report", str(copy)]) == 0
+    page = browser.page((copy / REPORT).as_uri())
+    assert page.eval("document.getElementById('video')") is None
+    assert "No captioned video" in page.eval("document.getElementById('player').textContent")
+    assert page.eval("document.querySelector('#track-1 .captions .text').textContent") == hostile
+    assert page.eval("document.querySelectorAll('img:not(.thumb img)').length") == 0
+    page.eval("document.querySelector('.lane[data-track=\"1\"] .lane-bar').click()")
+    assert page.eval("document.querySelector('.lane.selected').dataset.track") == "1"
+    assert page.eval("window.hacked") is None and page.errors == []

@@ -363,7 +363,7 @@ def sample() -> None:
 
 
 def _output_list(outputs: dict) -> str:
-    names = [outputs[k] for k in ("captions", "report", "video", "mkv", "ass") if k in outputs]
+    names = [outputs[k] for k in ("captions", "video", "mkv", "ass", "report") if k in outputs]
     per_track = sum(len(files) for files in outputs.get("tracks", {}).values())
     return ", ".join(names + ([f"{per_track} per-track subtitle files"] if per_track else []))
 

@@ -29,8 +29,8 @@ def mot_lines(result: CaptionResult) -> list[str]:
     for track in result.tracks:
         for f in track.frames:
             x0, y0, x1, y1 = f.box
-            rows.append((f.index, track.id, f"{f.index + 1},{track.id},{x0:.2f},{y0:.2f},{x1 - x0:.2f},{y1 - y0:.2f},"
-                                            f"{f.score:.4f},-1,-1,-1"))
+            line = f"{f.index + 1},{track.id},{x0:.2f},{y0:.2f},{x1 - x0:.2f},{y1 - y0:.2f},{f.score:.4f},-1,-1,-1"
+            rows.append((f.index, track.id, line))
     return [line for _, _, line in sorted(rows)]
 
 

@@ -182,9 +182,9 @@
 
   function build() {
     const classes = [...new Set(data.tracks.map((t) => t.class))].sort();
-    const select_ = document.getElementById("class-filter");
-    classes.forEach((c) => { const o = el("option", null, c); o.value = c; select_.append(o); });
-    select_.onchange = applyFilter;
+    const classFilter = document.getElementById("class-filter");
+    classes.forEach((c) => { const o = el("option", null, c); o.value = c; classFilter.append(o); });
+    classFilter.onchange = applyFilter;
     document.getElementById("search").oninput = applyFilter;
     if (video) data.tracks.forEach(addTextTrack);
     const lanes = document.getElementById("lanes");
