@@ -11,10 +11,12 @@ A contact sheet (``<class>-<id>.png``) shows one track's keyframes, label and ca
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from videocap.files import atomic_write_bytes, atomic_write_text, safe_name
 from videocap.images import encode_photo
 from videocap.layout import load_font, wrap
 from videocap.render import draw_mask
-from videocap.resources import REPORT_DIR
+from videocap.resources import DEMO_DAM, DEMO_YOLO, REPORT_DIR
 from videocap.results import CaptionResult, FrameRange, Track, TrackFrame
 from videocap.subtitles import track_cues, vtt_document
 from videocap.video import Video
@@ -152,12 +154,27 @@ def _data_uri(image: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(encode_photo(image, jpeg=True)).decode("ascii")
 
 
+def visible_spans(track: Track, stride: int, hold: float) -> list[tuple[float, float]]:
+    """The source-time spans where the track is seen: a new span after each processed frame it is missing from."""
+    spans: list[tuple[float, float]] = []
+    previous = None
+    for f in track.frames:
+        if previous is not None and f.index - previous.index <= stride:
+            spans[-1] = (spans[-1][0], f.time + hold)
+        else:
+            spans.append((f.time, f.time + hold))
+        previous = f
+    return spans
+
+
 def _track_data(result: CaptionResult, track: Track, thumbs: list[Thumbnail], files: dict[str, str]) -> dict:
     offset = result.start_time
     hold = result.frame_range.stride / max(result.video.fps, 1e-6)
+    spans = visible_spans(track, result.frame_range.stride, hold)
     return {
         "id": track.id, "class": track.class_name, "label": track.label, "colour": track.colour_hex,
         "start": round(track.first.time - offset, 4), "end": round(track.last.time + hold - offset, 4),
+        "spans": [[round(a - offset, 4), round(b - offset, 4)] for a, b in spans],
         "frames": len(track.frames), "score": round(track.mean_score, 4),
         "captions": [{"start": round(c.start - offset, 4), "end": round(c.end - offset, 4), "text": c.text}
                      for c in track.captions],
@@ -167,11 +184,63 @@ def _track_data(result: CaptionResult, track: Track, thumbs: list[Thumbnail], fi
     }
 
 
+def _card_licence(folder: Path) -> str | None:
+    """The ``license:`` of a Hugging Face model card (README.md front matter) in ``folder``."""
+    try:
+        text = (folder / "README.md").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.match(r"---\s*\n(.*?)\n---", text, re.DOTALL)
+    licence = re.search(r"^license:\s*(\S.*)$", match[1], re.MULTILINE) if match else None
+    return licence[1].strip().strip("'\"") if licence else None
+
+
+def _hub_snapshot(repo_id: str) -> tuple[str | None, Path | None]:
+    """The revision of a hub model in the local Hugging Face cache, and its snapshot folder (no network)."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    folder = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    try:
+        revision = (folder / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None, None
+    return revision, folder / "snapshots" / revision
+
+
+def model_details(name: str | None) -> dict[str, str | None]:
+    """A model's revision and licence, as far as the files on this machine tell (looked up offline)."""
+    if not name:
+        return {"revision": None, "licence": None}
+    path = Path(name)
+    if path.exists():
+        bundled = path.resolve() in (DEMO_YOLO.resolve(), DEMO_DAM.resolve())
+        revision = ("sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]) if path.is_file() else None
+        licence = _card_licence(path if path.is_dir() else path.parent)
+        if bundled:
+            licence = "videocap's bundled demo model (videocap's licence" + (
+                "; trained with Ultralytics, AGPL-3.0)" if path.is_file() else ")")
+        return {"revision": revision, "licence": licence}
+    if re.fullmatch(r"yolo[\w.-]*\.pt", path.name):
+        return {"revision": None, "licence": "AGPL-3.0 (Ultralytics)"}
+    revision, snapshot = _hub_snapshot(name) if "/" in name else (None, None)
+    licence = _card_licence(snapshot) if snapshot else None
+    return {"revision": revision, "licence": licence or f"see its model card (huggingface.co/{name})"}
+
+
+def _models_table(models: dict) -> dict:
+    table = {}
+    for role in ("segmentation", "captioning"):
+        details = model_details(models.get(role))
+        table.update({role: models.get(role), f"{role} revision": details["revision"],
+                      f"{role} licence": details["licence"]})
+    return {**table, "prompt_style": models.get("prompt_style"), "videocap": __version__}
+
+
 def _run_tables(result: CaptionResult) -> dict[str, dict]:
     data = result.to_json()
     video = dict(data["video"], sha256=data.get("video_sha256"))
     tracking = {k: v for k, v in data["settings"].items() if k != "tracker"}
-    return {"Video": video, "Range": data["range"], "Models": {**data["models"], "videocap": __version__},
+    return {"Video": video, "Range": data["range"], "Models": _models_table(data["models"]),
             "Tracking": tracking, "Tracker (ByteTrack)": data["settings"]["tracker"], "Captioning": data["captioning"],
             "Timings (seconds)": data["timing"]}
 

@@ -65,11 +65,13 @@
     }
     const bar = el("div", "lane-bar");
     bar.title = `${track.label}: seen ${fmt(track.start)}–${fmt(track.end)}`;
-    const span = el("div", "span");
-    span.style.left = pct(track.start);
-    span.style.width = pct(track.end - track.start);
-    span.style.background = track.colour;
-    bar.append(span);
+    track.spans.forEach(([start, end]) => {  // where it is seen (gaps: occluded or missed)
+      const span = el("div", "span");
+      span.style.left = pct(start);
+      span.style.width = pct(end - start);
+      span.style.background = track.colour;
+      bar.append(span);
+    });
     track.captions.forEach((c) => {
       const seg = el("div", "seg", c.text);
       seg.style.left = pct(c.start);
