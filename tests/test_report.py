@@ -330,3 +330,18 @@ def test_visible_spans_and_model_details(run, tmp_path, monkeypatch):
     assert model_details("yolo11x-seg.pt")["licence"] == "AGPL-3.0 (Ultralytics)"
     models = report_json(out / REPORT)["run"]["Models"]
     assert models["segmentation revision"].startswith("sha256:") and "AGPL-3.0" in models["segmentation licence"]
+
+
+def test_a_new_run_removes_the_contact_sheets_of_the_last(run, tmp_path):
+    _, out = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    data = json.loads((copy / "captions.json").read_text())
+    data["outputs"]["contact_sheets"]["9"] = "circle-9.png"
+    data["outputs"]["contact_sheets"]["10"] = "../outside.png"
+    (copy / "captions.json").write_text(json.dumps(data))
+    (copy / "circle-9.png").write_bytes(b"old")
+    (tmp_path / "outside.png").write_bytes(b"not ours")
+    assert main(["report", str(copy)]) == 0
+    assert not (copy / "circle-9.png").exists() and (copy / "circle-1.png").exists()
+    assert (tmp_path / "outside.png").exists()
