@@ -16,7 +16,14 @@ from PIL import Image
 from videocap.dam import DamModel
 from videocap.dam.saving import save_pretrained
 from videocap.dam.shapes_data import MOTIONS, clip_examples, shape_examples
-from videocap.dam.train import AuxHeads, TrainSettings, batch_loss, encode_examples, new_model, train
+from videocap.dam.train import (
+    AuxHeads,
+    TrainSettings,
+    batch_loss,
+    encode_examples,
+    new_model,
+    train,
+)
 from videocap.synthetic import caption_words
 
 REPO = Path(__file__).resolve().parents[1]
