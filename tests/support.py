@@ -6,8 +6,20 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 from videocap.encode import ffmpeg_exe
+from videocap.masks import BoxMask
 from videocap.resources import DEMO_CONFIG
+from videocap.results import (
+    Caption,
+    CaptionResult,
+    FrameRange,
+    Track,
+    TrackFrame,
+    TrackingResult,
+    VideoInfo,
+)
 from videocap.settings import CaptionSettings, TrackSettings, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,3 +61,20 @@ def track_settings(**kw) -> TrackSettings:
 
 def caption_settings(dam_checkpoint, **kw) -> CaptionSettings:
     return CaptionSettings(dam=str(dam_checkpoint), max_new_tokens=kw.pop("max_new_tokens", TOKENS), device="cpu", **kw)
+
+
+def hand_made_result(track_frames: int = 50, fps: float = 25.0, caption: str = "a red circle", start_time: float = 0.0,
+                     track_ids: tuple[int, ...] = (1,)):
+    """A CaptionResult of tracks moving right across a 320x240 video, built by hand (no model runs)."""
+    frames = []
+    for i in range(track_frames):
+        mask = np.zeros((240, 320), bool)
+        mask[100:140, 10 + 4 * i:50 + 4 * i] = True
+        frames.append(TrackFrame(i, start_time + i / fps, (10 + 4 * i, 100, 50 + 4 * i, 140), 0.9,
+                                 BoxMask.from_mask(mask)))
+    end = start_time + track_frames / fps
+    tracks = [Track(i, "circle", frames, [0], [Caption(start_time, end, 0, track_frames - 1, [0], caption)])
+              for i in track_ids]
+    info = VideoInfo("v.mp4", fps, track_frames, 320, 240, track_frames / fps, False, "h264")
+    tracking = TrackingResult(info, TrackSettings(classes=("circle",)), FrameRange(0, track_frames), tracks)
+    return CaptionResult(tracking, CaptionSettings(dam="x"), start_time, end)

@@ -7,9 +7,10 @@ import json
 
 import pysubs2
 import webvtt
-from support import ffmpeg, streams
+from support import ffmpeg, hand_made_result, streams
 
 from videocap.cli import main
+from videocap.outputs import write_outputs
 from videocap.video import VideoReader
 
 NASTY = "Un {\\b1}cercle\\N --> rouge\n\n<b>gras</b> & 円形の物体\x07 fin"
@@ -57,3 +58,18 @@ def test_render_and_subtitles_from_saved_json(captioned, tmp_path, capsys):
         assert reader.info.frame_count == 100 and reader.info.has_audio
     assert len([line for line in streams(tmp_path / "captioned.mkv") if "Subtitle: ass" in line]) == len(data["tracks"])
     assert "wrote captions.json, captioned.mp4, captioned.mkv" in capsys.readouterr().err
+
+
+def test_a_rerun_replaces_the_previous_per_track_files_and_nothing_else(tmp_path):
+    first = hand_made_result(track_ids=(1, 2, 3))
+    write_outputs(first, tmp_path, None)
+    assert {p.name for p in tmp_path.glob("circle-*")} == {f"circle-{i}.{s}" for i in (1, 2, 3) for s in ("srt", "vtt")}
+    (tmp_path / "circle-9.srt").write_text("the user's own file, not named by any captions.json")
+    (tmp_path / "notes.txt").write_text("mine")
+    second = hand_made_result(track_ids=(2,))
+    write_outputs(second, tmp_path, None)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"circle-2.srt", "circle-2.vtt", "circle-9.srt", "notes.txt", "captions.json", "captions.ass"} <= names
+    assert not {"circle-1.srt", "circle-1.vtt", "circle-3.srt", "circle-3.vtt"} & names
+    data = json.loads((tmp_path / "captions.json").read_text())
+    assert data["outputs"]["tracks"] == {"2": {"srt": "circle-2.srt", "vtt": "circle-2.vtt"}}
