@@ -13,6 +13,17 @@ from transformers import LlamaConfig, SiglipVisionConfig
 
 PROMPT_STYLES = ("dam-3b", "dam-3b-video")
 
+# -- the checkpoint's weight files (spec §1): where each part's tensors sit, for loading and saving alike --
+
+TOWER_PREFIX = "vision_model."  # the SigLIP tower's keys in vision_tower/model.safetensors
+TOWER_UNUSED = (TOWER_PREFIX + "head.", TOWER_PREFIX + "post_layernorm.")  # may be present; DAM never runs them
+# videocap's own modules (attributes of the VisionEncoder): the checkpoint folder and key prefix of each.
+OWN_PARTS: dict[str, tuple[str, str]] = {
+    "mask_patch_embedding": ("vision_tower", TOWER_PREFIX + "embeddings.mask_patch_embedding."),
+    "context_provider": ("context_provider", "context_provider_module."),
+    "projector": ("mm_projector", ""),
+}
+
 
 @dataclass(frozen=True)
 class ContextProviderConfig:

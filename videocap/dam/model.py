@@ -26,7 +26,8 @@ from transformers import AutoModel, AutoModelForCausalLM, LlamaForCausalLM, Sigl
 from transformers.activations import ACT2FN
 
 from videocap.dam import loading
-from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig
+from videocap.dam.config import (OWN_PARTS, PROMPT_STYLES, TOWER_PREFIX, TOWER_UNUSED, ContextProviderConfig,
+                                 DamConfig)
 from videocap.dam.generation import TextStream, finish_text, generate_tokens, trim_at_eos
 from videocap.dam.preprocess import Frame, Mask, check_inputs, make_cimages, normalize
 from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids
@@ -257,25 +258,23 @@ class DamModel(nn.Module):
             if config.llm.tie_word_embeddings:
                 llm_shapes.pop("lm_head.weight", None)
             skeleton = VisionEncoder(config, SiglipVisionModel(config.vision))
-        own = {"vision_tower": ("vision_model.embeddings.mask_patch_embedding.", skeleton.mask_patch_embedding),
-               "context_provider": ("context_provider_module.", skeleton.context_provider),
-               "mm_projector": ("", skeleton.projector)}
-        tower_shapes = {f"vision_model.{k}": s for k, s in _shapes(skeleton.tower).items()}
+        expected: dict[str, dict[str, tuple[int, ...]]] = {"vision_tower": _prefixed(TOWER_PREFIX, skeleton.tower)}
+        for attr, (folder, prefix) in OWN_PARTS.items():
+            expected[folder] = expected.get(folder, {}) | _prefixed(prefix, getattr(skeleton, attr))
         loading.check_weights(root / "llm", llm_shapes)
-        files = {"vision_tower": loading.check_weights(
-            root / "vision_tower", tower_shapes | _prefixed(*own["vision_tower"]),
-            optional=("vision_model.head.", "vision_model.post_layernorm."))}
-        for part in ("context_provider", "mm_projector"):
-            files[part] = loading.check_weights(root / part, _prefixed(*own[part]))
+        files = {folder: loading.check_weights(root / folder, shapes,
+                                               optional=TOWER_UNUSED if folder == "vision_tower" else ())
+                 for folder, shapes in expected.items()}
 
         llm = loading.load_hf_model(LlamaForCausalLM, root / "llm", config.llm, device, dtype)
         if len(tokenizer) < config.llm.vocab_size:
             llm.resize_token_embeddings(len(tokenizer))  # as the reference does after loading its tokenizer
         tower = loading.load_hf_model(SiglipVisionModel, root / "vision_tower", config.vision, device, dtype)
         skeleton.tower = tower
-        for part, (prefix, module) in own.items():
+        for attr, (folder, prefix) in OWN_PARTS.items():
+            module = getattr(skeleton, attr)
             if module is not None:
-                module.load_state_dict(loading.read_tensors(files[part], prefix), strict=True, assign=True)
+                module.load_state_dict(loading.read_tensors(files[folder], prefix), strict=True, assign=True)
         return cls(config, tokenizer, skeleton.to(device, dtype), llm)
 
     @property
