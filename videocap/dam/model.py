@@ -29,13 +29,13 @@ from videocap.dam import loading
 from videocap.dam.config import (OWN_PARTS, PROMPT_STYLES, TOWER_PREFIX, TOWER_UNUSED, ContextProviderConfig,
                                  DamConfig)
 from videocap.dam.generation import TextStream, finish_text, generate_tokens, trim_at_eos
-from videocap.dam.preprocess import Frame, Mask, check_inputs, make_cimages, normalize
+from videocap.dam.preprocess import FrameImage, Mask, check_inputs, make_cimages, normalize
 from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids
 from videocap.dam.tokenizer import DamTokenizer
 
 log = logging.getLogger(__name__)
 
-Item = tuple[Sequence[Frame], Sequence[Mask]] | tuple[Sequence[Frame], Sequence[Mask], str | None]
+Item = tuple[Sequence[FrameImage], Sequence[Mask]] | tuple[Sequence[FrameImage], Sequence[Mask], str | None]
 
 TEMPERATURE, TOP_P, MAX_NEW_TOKENS = 0.2, 0.5, 512  # the reference's get_description defaults
 
@@ -343,13 +343,14 @@ class DamModel(nn.Module):
     # -- public API --
 
     @torch.inference_mode()
-    def logits(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None) -> torch.Tensor:
+    def logits(self, frames: Sequence[FrameImage], masks: Sequence[Mask],
+               query: str | None = None) -> torch.Tensor:
         """float32 logits ``[seq_len, vocab]`` (on the CPU) at every position of the spliced prompt."""
         prepared = self.prepare([(frames, masks, query)])
         embeds, _ = self.embed(prepared, self.encode_images(prepared.pixels))
         return self.llm(inputs_embeds=embeds, use_cache=False).logits[0].float().cpu()
 
-    def generate_ids(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+    def generate_ids(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                      max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = TOP_P,
                      seed: int | None = None) -> list[int]:
         """The new token ids (greedy by default), up to and including the EOS when one is produced."""
@@ -372,7 +373,7 @@ class DamModel(nn.Module):
         ids = torch.stack(steps, dim=1).tolist()
         return [trim_at_eos(row, set(self.config.eos_token_ids)) if stop_at_eos else row for row in ids]
 
-    def describe(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+    def describe(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                  max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
                  seed: int | None = None) -> str:
         """The description of the masked object (reference defaults: temperature 0.2, top-p 0.5)."""
@@ -397,7 +398,7 @@ class DamModel(nn.Module):
         return texts
 
     @torch.inference_mode()
-    def stream(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+    def stream(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
                seed: int | None = None) -> Iterator[str]:
         """The description in pieces as it is generated; the pieces join to what ``describe`` returns."""
