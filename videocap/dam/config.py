@@ -6,6 +6,7 @@ checks that the pieces fit together and that the checkpoint uses the variants th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,11 @@ class DamConfig:
     def grid(self) -> int:
         """Patches per side of the tower's square grid."""
         return self.vision.image_size // self.vision.patch_size
+
+    @property
+    def image_tokens(self) -> int:
+        """Visual tokens per frame in the LLM's sequence: the patch grid after the projector's 2x2 merge."""
+        return math.ceil(self.grid / 2) ** 2
 
     @property
     def layers_to_run(self) -> int:

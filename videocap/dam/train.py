@@ -29,14 +29,13 @@ from torch import nn
 from tqdm import tqdm
 
 from videocap.dam.config import synthetic_config
-from videocap.dam.model import DamModel
+from videocap.dam.model import IGNORE, DamModel, Prepared
 from videocap.dam.preprocess import check_inputs, make_cimages
-from videocap.dam.prompt import IMAGE_TOKEN_ID, SYSTEM, make_query, prompt_ids
+from videocap.dam.prompt import SYSTEM, make_query, prompt_ids
 from videocap.dam.saving import save_pretrained
 from videocap.dam.tokenizer import DamTokenizer
 from videocap.errors import UserError
 
-IGNORE = -100
 STATE_FILE = "training_state.pt"
 
 
@@ -67,12 +66,18 @@ def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
     pixels, prompts, captions = [], [], []
     tokenizer = model.tokenizer
     eos = model.config.eos_token_ids[0]
-    for ex in examples:
+    limit = model.config.max_length
+    for n, ex in enumerate(examples):
         rgb, masks = check_inputs(ex.frames, ex.masks)
         pixels.append(make_cimages(rgb, masks, model.config.preprocess))
         prompts.append(prompt_ids(tokenizer, model.default_query(len(rgb)), len(rgb)))
         ids = tokenizer.encode(ex.caption)
         captions.append((ids[1:] if tokenizer.add_bos else ids) + [eos])
+        length = model.sequence_length(prompts[-1], captions[-1])
+        if limit and length > limit:
+            raise UserError(f"training item {n} is {length} tokens long (prompt, {len(rgb)} frames and a caption of "
+                            f"{len(captions[-1])} tokens), more than the model's max_length of {limit}: "
+                            "shorten its caption or raise max_length")
     sizes = {p.shape for p in pixels}
     if len(sizes) != 1:
         raise UserError(f"all training items need the same number of frames; got shapes {sorted(sizes)}")
@@ -201,41 +206,18 @@ def _as_sets(data: EncodedSet | Sequence[EncodedSet]) -> list[EncodedSet]:
 def batch_loss(model: DamModel, data: EncodedSet, index: Sequence[int], heads: AuxHeads | None,
                aux_weight: float) -> tuple[torch.Tensor, float]:
     """Mean caption-token cross-entropy (+ the auxiliary loss); returns (loss, caption loss)."""
-    device = model.device
+    index = list(index)
     frames = data.pixels.shape[1]
-    pixels = data.pixels[list(index)].flatten(0, 1).to(device)
-    visual = model.vision(pixels)  # [B*F, T, D]
-    table = model.llm.get_input_embeddings()
-    rows, labels = [], []
-    for b, i in enumerate(index):
-        prompt, caption = data.prompt[i], data.caption[i]
-        text = table(torch.tensor([max(t, 0) for t in prompt] + caption, device=device))
-        parts, label, start, k = [], [], 0, b * frames
-        for pos in (p for p, t in enumerate(prompt) if t == IMAGE_TOKEN_ID):
-            parts += [text[start:pos], visual[k]]
-            label += [IGNORE] * (pos - start + visual.shape[1])
-            start, k = pos + 1, k + 1
-        parts.append(text[start:])
-        label += [IGNORE] * (len(prompt) - start) + caption
-        rows.append(torch.cat(parts))
-        labels.append(label)
-    length = max(len(r) for r in rows)
-    embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
-    attention = torch.zeros(len(rows), length, dtype=torch.long, device=device)
-    target = torch.full((len(rows), length), IGNORE, dtype=torch.long, device=device)
-    for b, (row, label) in enumerate(zip(rows, labels)):  # right padding: the prompts come first
-        embeds[b, :len(row)] = row
-        attention[b, :len(row)] = 1
-        target[b, :len(label)] = torch.tensor(label, device=device)
-    logits = model.llm(inputs_embeds=embeds, attention_mask=attention, use_cache=False).logits
-    caption_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target[:, 1:].flatten(), ignore_index=IGNORE)
-    loss = caption_loss
+    prepared = Prepared(ids=[data.prompt[i] for i in index], pixels=data.pixels[index].flatten(0, 1),
+                        targets=[data.caption[i] for i in index])
+    out = model(prepared)  # the forward inference uses too, right-padded
+    loss = out.loss
     if heads is not None and aux_weight > 0 and frames == heads.frames:
         attrs = [data.attributes[i] for i in index]
         if all(a is not None for a in attrs):
-            pooled = visual.float().mean(1).view(len(index), frames, -1)
+            pooled = out.visual.float().mean(1).view(len(index), frames, -1)
             loss = loss + aux_weight * heads.loss(pooled, attrs)
-    return loss, caption_loss.item()
+    return loss, out.loss.item()
 
 
 def _param_groups(model: DamModel, heads: AuxHeads | None, s: TrainSettings) -> list[dict]:
