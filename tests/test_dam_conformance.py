@@ -410,3 +410,16 @@ def test_cli_image_video_stream(dam_fixtures_dir: Path, tmp_path: Path, models: 
     Image.fromarray(np.zeros((77, 123), dtype=np.uint8)).save(empty)
     code, _, err = _run_cli([folder / "frame_00.png", "--mask", empty, "--dam", ckpt], capsys)
     assert code == 2 and "empty" in err
+
+
+def test_load_inputs_from_files(dam_fixtures_dir: Path) -> None:
+    from videocap.dam.inputs import load_inputs
+
+    folder = dam_fixtures_dir / "cases" / "image_dam3b_query"
+    case = load_case(dam_fixtures_dir, "image_dam3b_query")
+    frames, masks = load_inputs(folder / "frame_00.png", [folder / "mask_00.png"])
+    assert np.array_equal(frames[0], case["frames"][0]) and np.array_equal(masks[0], case["masks"][0])
+    with pytest.raises(UserError, match="exactly one"):
+        load_inputs(folder / "frame_00.png", [folder / "mask_00.png"] * 2)
+    with pytest.raises(UserError, match="mask"):
+        load_inputs(folder / "frame_00.png", [])
