@@ -26,8 +26,7 @@ from transformers import AutoModel, AutoModelForCausalLM, Cache, LlamaForCausalL
 from transformers.activations import ACT2FN
 
 from videocap.dam import loading
-from videocap.dam.config import (OWN_PARTS, PROMPT_STYLES, TOWER_PREFIX, TOWER_UNUSED, ContextProviderConfig,
-                                 DamConfig)
+from videocap.dam.config import OWN_PARTS, PROMPT_STYLES, TOWER_PREFIX, TOWER_UNUSED, ContextProviderConfig, DamConfig
 from videocap.dam.generation import TextStream, decode_tokens, finish_text, positions_of, trim_at_eos
 from videocap.dam.preprocess import FrameImage, Mask, check_inputs, make_cimages, normalize
 from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids

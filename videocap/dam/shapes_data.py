@@ -16,7 +16,7 @@ from multiprocessing import Pool
 
 import numpy as np
 
-from videocap.dam.train import Example
+from videocap.dam.datasets import Example
 from videocap.synthetic import COLOURS, SHAPES, describe_object, describe_still, make_clip, motion_words
 
 MIN_PIXELS = 40
