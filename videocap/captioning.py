@@ -112,15 +112,18 @@ def check_dam_available(dam: str | None) -> None:
     loading.resolve(dam)
 
 
-def load_dam(settings: CaptionSettings):
-    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had."""
+def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
+    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had.
+
+    ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries."""
     import torch
 
     from videocap.dam import DamModel
 
     dtype = None if settings.dtype is None else getattr(torch, settings.dtype)
     try:
-        return DamModel.from_pretrained(settings.dam, device=dam_device(settings.device), dtype=dtype)
+        return DamModel.from_pretrained(settings.dam, device=dam_device(settings.device), dtype=dtype,
+                                        prompt_style=prompt_style)
     except (RuntimeError, AssertionError) as exc:
         if "CUDA" in str(exc) or "cuda" in str(exc):
             raise UserError(f"--device {settings.device}: {str(exc).splitlines()[0]}") from exc
