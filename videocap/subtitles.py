@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from videocap.captioning import CaptionResult, track_colour, track_label
 from videocap.layout import FONT_NAME, TextStyle, clean_text
+from videocap.placement import Rect, place_block
 from videocap.tracking import Track, TrackFrame
 
 ASS_CHUNK_SECONDS = 0.4  # a caption's position is updated (\move) at least this often
@@ -57,10 +58,6 @@ def vtt_time(seconds: float) -> str:
 
 def ass_time(seconds: float) -> str:
     return "%d:%02d:%02d.%02d" % _hms(seconds, 100)
-
-
-def _overlaps(a: tuple, b: tuple) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 @dataclass(frozen=True)
@@ -239,44 +236,23 @@ class AssWriter:
             for n in sorted(active, key=lambda n: pieces[n].track_id):
                 by_track.setdefault(pieces[n].track_id, []).append(n)
             boxes = {tid: self._box_at(pieces[ns[0]].a, pieces[ns[0]].b, t) for tid, ns in by_track.items()}
-            placed: list[tuple[int, int, int, int]] = []
+            placed: list[Rect] = []
             for track_id, ns in by_track.items():
                 size = (max(pieces[n].size[0] for n in ns), max(pieces[n].size[1] for n in ns))
                 others = [box for other, box in boxes.items() if other != track_id]
-                xy = self._spot(boxes[track_id], size, placed, others, previous, track_id)
-                placed.append((xy[0], xy[1], xy[0] + size[0], xy[1] + size[1]))
+                spot = place_block(size, Rect.of(boxes[track_id]), self.frame, placed, [Rect.of(o) for o in others],
+                                   gap=4, prefer=previous.get(track_id))
+                if spot is None:
+                    xy = place_near(boxes[track_id], size, self.frame, gap=4)
+                else:
+                    previous[track_id], xy = spot.side, (spot.x, spot.y)
+                placed.append(Rect.at(*xy, size))
                 for n in ns:
                     if pieces[n].t0 == t:
                         positions[n, 0] = xy
                     if pieces[n].t1 == t:
                         positions[n, 1] = xy
         return positions
-
-    def _spot(self, box, size, placed, others, previous: dict, track_id: int) -> tuple[int, int]:
-        width, height = size
-        frame_w, frame_h = self.frame
-        x0, y0, x1, y1 = box
-        gap = 4
-        clamp_x = int(min(max(x0, 0), max(frame_w - width, 0)))
-        clamp_y = int(min(max(y0, 0), max(frame_h - height, 0)))
-        candidates = {"below": (clamp_x, int(y1) + gap), "above": (clamp_x, int(y0) - gap - height),
-                      "right": (int(x1) + gap, clamp_y), "left": (int(x0) - gap - width, clamp_y)}
-        last = previous.get(track_id)
-        names = ([last] if last in candidates else []) + [k for k in candidates if k != last]
-        own = tuple(int(v) for v in box)
-        for avoid_objects in (True, False):
-            for name in names:
-                x, y = candidates[name]
-                rect = (x, y, x + width, y + height)
-                if x < 0 or y < 0 or rect[2] > frame_w or rect[3] > frame_h:
-                    continue
-                if _overlaps(rect, own) or any(_overlaps(rect, r) for r in placed):
-                    continue
-                if avoid_objects and any(_overlaps(rect, tuple(int(v) for v in o)) for o in others):
-                    continue
-                previous[track_id] = name
-                return x, y
-        return place_near(box, size, self.frame, gap)
 
     def _runs(self, frames: list[TrackFrame]) -> list[list[TrackFrame]]:
         """Consecutive visible frames (a gap longer than the stride ends a run)."""
