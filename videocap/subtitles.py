@@ -15,15 +15,19 @@ Escaping, so a caption can never break its file or turn into markup:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from videocap.captioning import CaptionResult, track_colour, track_label
-from videocap.layout import FONT_NAME, TextStyle, clean_text
+from videocap.layout import FONT_NAME, TextStyle, clean_text, load_font
 from videocap.placement import Rect, place_block
 from videocap.tracking import Track, TrackFrame
 
 ASS_CHUNK_SECONDS = 0.4  # a caption's position is updated (\move) at least this often
+# Pixels that libass's box around a caption may reach past the measured text and its Outline on each side
+# (x: antialiased glyph edges and subpixel advances; y: rounding), kept free around every caption.
+ASS_SLACK = (2, 1)
 
 _SRT_TAG = re.compile(r"<(?=[A-Za-z/])")
 
@@ -135,16 +139,22 @@ class AssWriter:
         info = result.video
         self.frame = (info.width, info.height)
         self.style = TextStyle.for_frame(info.width, info.height)
-        ascent, descent = self.style.font.getmetrics()
-        # libass sizes a font by its ascent + descent; Pillow by its em: match the em.
-        self.font_size = ascent + descent
-        self.line_height = ascent + descent
+        # Pillow sizes a font by its em; libass (like VSFilter) so that its ascent + descent (OS/2
+        # winAscent + winDescent; the same as the hhea values Pillow reports in Noto Sans CJK) is the
+        # Fontsize, and sets lines that far apart. The Fontsize is that height at the em the text is
+        # measured and wrapped at, unrounded (libass reads a real number): at 11 px, 15.93, not the 17 of
+        # Pillow's metrics rounded up at 11 px, which made libass draw every caption 7% too large.
+        ascent, descent = load_font(1000).getmetrics()
+        self.font_size = round(self.style.font_size * (ascent + descent) / 1000, 2)
+        self.line_height = self.font_size
+        # BorderStyle 3 draws each line's box Outline pixels beyond its text on every side.
+        self.outline = self.style.padding
+        self.inset = (self.outline + ASS_SLACK[0], self.outline + ASS_SLACK[1])  # from a block's corner to \pos
         self.hold = result.frame_range.stride / max(info.fps, 1e-6)
         self.frame_gap = result.frame_range.stride
 
     def header(self) -> str:
         w, h = self.frame
-        style = self.style
         return "\n".join([
             "[Script Info]",
             "; Made by videocap: each object's caption follows the object",
@@ -158,8 +168,8 @@ class AssWriter:
             "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
             "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
             "MarginL, MarginR, MarginV, Encoding",
-            f"Style: Caption,{FONT_NAME},{self.font_size},&H00FFFFFF,&H00FFFFFF,&H50141414,&H00000000,0,0,0,0,"
-            f"100,100,0,0,3,{max(1, style.padding // 2)},0,7,0,0,0,1",
+            f"Style: Caption,{FONT_NAME},{self.font_size:g},&H00FFFFFF,&H00FFFFFF,&H50141414,&H00000000,0,0,0,0,"
+            f"100,100,0,0,3,{self.outline},0,7,0,0,0,1",
             "",
             "[Events]",
             "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
@@ -173,7 +183,8 @@ class AssWriter:
         offset, length = self.result.start_time, self.result.end_time - self.result.start_time
         lines = []
         for n, piece in enumerate(pieces):
-            start_xy, end_xy = positions[n, 0], positions[n, 1]
+            (x, y), (x_end, y_end), (ix, iy) = positions[n, 0], positions[n, 1], self.inset
+            start_xy, end_xy = (x + ix, y + iy), (x_end + ix, y_end + iy)
             where = "\\pos(%d,%d)" % start_xy if start_xy == end_xy else "\\move(%d,%d,%d,%d)" % (*start_xy, *end_xy)
             s, e = max(piece.t0 - offset, 0.0), min(piece.t1 - offset, length)
             if e - s >= 0.01:
@@ -203,12 +214,17 @@ class AssWriter:
                         t1 = min(b[0], caption.start + span * (page_no + 1) / len(pages))
                         if t1 - t0 < 0.01:
                             continue
-                        width = max([self.style.font.getlength(line) for line in page]
-                                    + [self.style.label_font.getlength(label)])
-                        size = (int(width) + 2 * self.style.padding, (len(page) + 1) * self.line_height)
+                        size = self._block_size([label, *page])
                         text = head + "\\N" + "\\N".join(escape_ass(line) for line in page)
                         pieces.append(_Piece(track.track_id, t0, t1, a, b, size, text, name))
         return pieces
+
+    def _block_size(self, lines: list[str]) -> tuple[int, int]:
+        """Width and height of a caption block: the box libass draws around ``lines`` (one a line, all in the
+        caption font, Outline beyond the text on each side), with ASS_SLACK to spare."""
+        width = math.ceil(max(self.style.font.getlength(line) for line in lines))
+        height = math.ceil(len(lines) * self.line_height)
+        return width + 2 * self.inset[0], height + 2 * self.inset[1]
 
     def _place_all(self, pieces: list[_Piece]) -> dict[tuple[int, int], tuple[int, int]]:
         """Top-left corners of every piece at its start (0) and end (1).
