@@ -187,14 +187,12 @@ def estimate_at(events, time: float) -> Rect | None:
     return None
 
 
-@pytest.mark.parametrize("name", list(SCENES))
-def test_libass_draws_caption_boxes_apart(name, tmp_path):
-    size, objects = SCENES[name]
-    result = scene(size, objects)
+def check_libass(result: CaptionResult, tmp_path: Path) -> None:
+    """Every track's caption boxes, as libass draws them, inside their estimates and apart from the others'."""
+    size = (result.video.width, result.video.height)
     writer = AssWriter(result)
     events = writer.events()
     assert events and all(e.side is not None for e in events), "every caption placed clear of the others"
-    assert any(e.text.count("\\N") == 4 for e in events), "a 5-line block: the label and a page of 4 lines"
     seconds = result.end_time - result.start_time
     drawn = {}
     for track in result.tracks:
@@ -215,6 +213,21 @@ def test_libass_draws_caption_boxes_apart(name, tmp_path):
             for b in ids[n + 1:]:
                 box_a, box_b = drawn[a][i], drawn[b][i]
                 assert not (box_a and box_b and overlaps(box_a, box_b)), (i / 25, a, box_a, b, box_b)
+
+
+@pytest.mark.parametrize("name", list(SCENES))
+def test_libass_draws_caption_boxes_apart(name, tmp_path):
+    result = scene(*SCENES[name])
+    assert any(e.text.count("\\N") == 4 for e in AssWriter(result).events()), "5-line blocks: label, 4 lines"
+    check_libass(result, tmp_path)
+
+
+def test_libass_boxes_within_estimates_in_a_large_frame(tmp_path):
+    """Kerned pairs, accents, Cyrillic and CJK in large text: libass kerns (Kerning: yes) as Pillow measures."""
+    text = "AVAVAV Tower, Type, Yoke, WAVY — «Ölfass» Привет мир 日本語のテキスト 한국어 텍스트 " * 2
+    result = scene((1280, 720), [("circle", (100, 60, 200, 160), (2, 1), text),
+                                 ("square", (1000, 500, 1100, 600), (-2, 0), text)], frames=25)
+    check_libass(result, tmp_path)
 
 
 def test_a_track_file_has_the_joint_placement():

@@ -180,6 +180,7 @@ class AssWriter:
             f"PlayResY: {h}",
             "WrapStyle: 2",
             "ScaledBorderAndShadow: yes",
+            "Kerning: yes",  # libass leaves kerning off without it; the text was measured (and is drawn) kerned
             "",
             "[V4+ Styles]",
             "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
