@@ -35,13 +35,13 @@ class Rect:
     y1: int
 
     @classmethod
-    def of(cls, box: Sequence[float]) -> "Rect":
+    def of(cls, box: Sequence[float]) -> Rect:
         """The rectangle of an (x0, y0, x1, y1) box of floats, its corners rounded to whole pixels."""
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = (round(v) for v in box)
         return cls(x0, y0, x1, y1)
 
     @classmethod
-    def at(cls, x: int, y: int, size: tuple[int, int]) -> "Rect":
+    def at(cls, x: int, y: int, size: tuple[int, int]) -> Rect:
         return cls(x, y, x + size[0], y + size[1])
 
     @property
@@ -52,7 +52,7 @@ class Rect:
     def height(self) -> int:
         return self.y1 - self.y0
 
-    def union(self, other: "Rect") -> "Rect":
+    def union(self, other: Rect) -> Rect:
         """The smallest rectangle holding both."""
         return Rect(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
 

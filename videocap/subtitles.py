@@ -16,6 +16,7 @@ Escaping, so a caption can never break its file or turn into markup:
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -265,7 +266,7 @@ class AssWriter:
         previous: dict[int, str] = {}  # track -> side chosen in the stretch before
         active: list[int] = []
         next_piece = 0
-        for c, d in zip(times, times[1:]):
+        for c, d in itertools.pairwise(times):
             while next_piece < len(order) and spans[order[next_piece]][0] <= c:
                 active.append(order[next_piece])
                 next_piece += 1
