@@ -47,7 +47,7 @@ def test_tracks_come_from_the_cache_when_only_dam_settings_change(captioned, sha
         def __getattr__(self, name):
             raise AssertionError("tracked again instead of using the cache")
 
-    result = caption_video(shapes_audio, track_settings(min_frames=5, keyframes=4),
+    result = caption_video(shapes_audio, track_settings(min_frames=5, keyframe_count=4),
                            caption_settings(dam_checkpoint, max_new_tokens=4, temperature=0.0), tmp_path,
                            tracker=NoTracking(), model=dam, progress=False, render=False)
     assert result.timing["tracking_cached"] is True

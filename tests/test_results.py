@@ -39,7 +39,7 @@ def test_captions_json(captioned):
     assert [t.id for t in back.tracks] == [t.id for t in result.tracks]
     for back_track, track in zip(back.tracks, result.tracks, strict=True):
         for a, b in zip(back_track.captions, track.captions, strict=True):
-            assert (a.text, a.keyframes, a.first_frame, a.last_frame) == (b.text, b.keyframes, b.first_frame, b.last_frame)
+            assert (a.text, a.keyframe_positions, a.first_frame, a.last_frame) == (b.text, b.keyframe_positions, b.first_frame, b.last_frame)
             assert (a.start, a.end) == pytest.approx((b.start, b.end), abs=1e-4)
 
 
@@ -52,7 +52,7 @@ def test_json_round_trip(tracker):
     assert data["video"]["frame_count"] == 100
     assert {t["class"] for t in data["tracks"]} == {"star", "triangle"}
     back = TrackingResult.from_json(data)
-    assert [t.keyframes for t in back.tracks] == [t.keyframes for t in result.tracks]
+    assert [t.keyframe_positions for t in back.tracks] == [t.keyframe_positions for t in result.tracks]
     for a, b in zip(back.tracks, result.tracks):
         assert [f.index for f in a.frames] == [f.index for f in b.frames]
         assert all(np.array_equal(x.mask.to_mask(), y.mask.to_mask()) for x, y in zip(a.frames, b.frames))

@@ -66,7 +66,7 @@ def test_sample_circles_have_stable_ids_and_keyframes(tracker):
                                if f.index in o["frames"]]) > 0.7}
         assert len(matched) == 1
         assert len(track.frames) >= 0.85 * len(circles[matched.pop()]["frames"])
-        keyframes = track.keyframes
+        keyframes = track.keyframe_positions
         assert len(keyframes) == 8 and keyframes == sorted(set(keyframes))
 
 

@@ -76,7 +76,7 @@ def make_jobs(tracks: Sequence[Track], hold: float, end_time: float, segment_sec
                 keyframes = track.keyframe_frames
             else:
                 piece = Track(track.id, track.class_name, frames)
-                positions = select_keyframes(piece, track_settings.keyframes, track_settings.keyframe_method)
+                positions = select_keyframes(piece, track_settings.keyframe_count, track_settings.keyframe_method)
                 keyframes = [frames[i] for i in positions]
             start = frames[0].time
             end = pieces[n + 1][0].time if n + 1 < len(pieces) else min(frames[-1].time + hold, end_time)

@@ -143,7 +143,7 @@ tracking_options = _options(
                  help="Drop tracks seen in fewer processed frames [config; default 3]."),
     click.option("--min-score", type=click.FloatRange(0, 1), default=None,
                  help="Drop tracks whose mean detection score is lower [config; default 0.35]."),
-    click.option("--keyframes", type=click.IntRange(min=1), default=None,
+    click.option("--keyframes", "keyframe_count", type=click.IntRange(min=1), default=None,
                  help="Keyframes per track [config; default 8, what DAM-3B-Video takes]."),
     click.option("--keyframe-method", type=click.Choice(KEYFRAME_METHODS), default=None,
                  help="uniform: evenly spread in time; quality: large, confident, uncut views spread over "

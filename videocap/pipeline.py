@@ -93,7 +93,7 @@ def _kept(result: TrackingResult) -> TrackingResult:
     settings = result.settings
     tracks = [t for t in result.tracks if keep_track(t, settings)]
     for track in tracks:
-        track.keyframes = select_keyframes(track, settings.keyframes, settings.keyframe_method)
+        track.keyframe_positions = select_keyframes(track, settings.keyframe_count, settings.keyframe_method)
     return dataclasses.replace(result, tracks=tracks)
 
 
