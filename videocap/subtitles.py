@@ -83,13 +83,13 @@ class _Piece:
 class AssEvent:
     """One Dialogue line: a caption page of a track over a stretch in which it moves in a straight line."""
 
-    track_id: int
+    track_id: int  # a "+N more" goes with the first track it stands for (in that track's MKV stream)
     start: float  # output timeline, seconds (whole centiseconds)
     end: float
     rect: Rect  # where the caption's box is at ``start``: libass draws it inside this rectangle
     end_rect: Rect  # and at ``end``
     side: str  # of its object (below, above, right, left), or "panel": in the side panel
-    text: str  # ASS text of the caption page (label, then lines)
+    text: str  # ASS text of the caption page (label, then lines), or the panel's "+N more" (N captions left out)
     line: str
 
 
