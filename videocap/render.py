@@ -26,7 +26,7 @@ from videocap.encode import H264Writer
 from videocap.errors import UserError
 from videocap.layout import TextStyle, page_at
 from videocap.masks import BoxMask
-from videocap.placement import Rect, place_block
+from videocap.placement import Rect, panel_on_right, place_block, stack_panel
 from videocap.progress import progress_bar
 from videocap.results import CaptionResult, FrameRange
 from videocap.video import Video
@@ -190,30 +190,25 @@ class Overlay:
         return spots, misfits
 
     def _panel_layout(self, entries: list[DrawObject], objects: list[DrawObject]) -> list[tuple[np.ndarray, Rect]]:
-        """Captions that fit nowhere near their objects, stacked in a column on the side with fewer objects
-        (with a "+N more" box last when the column cannot hold them all): each bitmap and where it goes."""
+        """Captions that fit nowhere near their objects, in the side panel (``stack_panel``): each bitmap and
+        where it goes, a "+N more" box last when the column cannot hold them all."""
         if not entries:
             return []
-        centres = [(o.box[0] + o.box[2]) / 2 for o in objects]
-        right = np.mean(centres) <= self.width / 2 if centres else True
-
-        def at(bitmap: np.ndarray, y: int) -> tuple[np.ndarray, Rect]:
-            bh, bw = bitmap.shape[:2]
-            x = max(self.width - bw - self.margin, 0) if right else self.margin
-            return bitmap, Rect.at(x, y, (bw, bh))
-
-        layout = []
-        y = self.margin
-        for n, obj in enumerate(entries):
-            bitmap = self._caption(obj, with_label=True)
-            left = len(entries) - n - 1  # entries after this one, which may need a "+N more" box below it
-            more_height = self.style.line_height + 2 * self.style.padding + self.margin if left else 0
-            if n > 0 and y + bitmap.shape[0] + more_height > self.height - self.margin:
-                layout.append(at(self._text_block([f"+{len(entries) - n} more"], (200, 200, 200)), y))
-                break
-            layout.append(at(bitmap, y))
-            y += bitmap.shape[0] + self.margin
+        bitmaps = [self._caption(obj, with_label=True) for obj in entries]
+        panel = stack_panel([(b.shape[1], b.shape[0]) for b in bitmaps], (self.width, self.height),
+                            panel_on_right([(o.box[0] + o.box[2]) / 2 for o in objects], self.width), self.margin,
+                            lambda count: self._more(count).shape[1::-1])
+        layout = list(zip(bitmaps, panel.entries))
+        if panel.more is not None:
+            layout.append((self._more(len(entries) - len(panel.entries)), panel.more))
         return layout
+
+    def _more(self, count: int) -> np.ndarray:
+        """The panel's "+N more" box."""
+        key = ("more", None, count)  # no object's key: forget() keeps it
+        if key not in self._bitmaps:
+            self._bitmaps[key] = self._text_block([f"+{count} more"], (200, 200, 200))
+        return self._bitmaps[key]
 
 
 # -- the captioned video --
