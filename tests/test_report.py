@@ -4,7 +4,6 @@ and in headless Chromium (from file:// and over HTTP) through its DevTools proto
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -26,34 +25,14 @@ from cdp import Browser, Server, find_chromium  # noqa: E402
 END_FRAME = 60  # 2.4 s of the sample: enough for both circles, quick on two cores
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    """A tracking cache of this module's own (tests never touch ~/.cache)."""
-    old = os.environ.get("VIDEOCAP_CACHE_DIR")
-    os.environ["VIDEOCAP_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("VIDEOCAP_CACHE_DIR", None)
-    else:
-        os.environ["VIDEOCAP_CACHE_DIR"] = old
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pil_open_restored():
-    """ultralytics replaces PIL's Image.open on import; give later modules Pillow's own again."""
-    original = Image.open
-    yield
-    Image.open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", original)
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The demo main job on the sample's first 60 frames."""
+def run(tmp_path_factory, tracker, dam):
+    """The demo main job on the sample's first 60 frames (the session's demo models)."""
     config = load_config(demo=True)
     tracking = TrackSettings.from_config(config, classes=("circle",), end=str(END_FRAME), device="cpu")
     captioning = CaptionSettings.from_config(config, device="cpu", max_new_tokens=24)
     out = tmp_path_factory.mktemp("run")
-    result = caption_video(SAMPLE_VIDEO, tracking, captioning, out, progress=False)
+    result = caption_video(SAMPLE_VIDEO, tracking, captioning, out, tracker=tracker, model=dam, progress=False)
     return result, out
 
 
@@ -313,7 +292,7 @@ def test_visible_spans_and_model_details(run, tmp_path, monkeypatch):
     from videocap.report import model_details, visible_spans
     from videocap.results import Track, TrackFrame
 
-    result, out = run
+    _, out = run
     shown = report_json(out / REPORT)["tracks"]
     assert shown[0]["spans"] == [[shown[0]["start"], shown[0]["end"]]]  # the circles are seen throughout
     frames = [TrackFrame(i, i / 25, (0, 0, 1, 1), 1.0, None) for i in (0, 2, 4, 10, 12)]
