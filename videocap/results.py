@@ -46,6 +46,7 @@ class VideoInfo:
     duration: float  # seconds, from the last frame's end timestamp
     has_audio: bool
     codec: str | None  # video codec name as ffmpeg reports it
+    rotation: int = 0  # display rotation of the source (counter-clockwise degrees); width, height are as shown
 
     def to_json(self) -> dict:
         return asdict(self)
