@@ -134,24 +134,33 @@ def test_model_flags_follow_the_same_rule(stand_in_hub_cache, yolo_stand_in, tmp
 # -- the download itself, through a local stand-in hub --
 
 def test_first_run_downloads_and_the_second_uses_the_cache(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
-    code = ("import sys; from videocap.dam.loading import resolve; root, name = resolve(sys.argv[1]); "
-            "print(root, name)")
+    """`videocap caption` with the default config and an empty cache, the hub client pointed (HF_ENDPOINT) at a
+    stand-in hub on 127.0.0.1: the first run downloads DAM with a progress bar, the second makes no request."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / YOLO_NAME).write_bytes(DEMO_YOLO.read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE", "YOLO_"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(REPO), VIDEOCAP_CACHE_DIR=str(tmp_path / "tracks"))
+    command = [sys.executable, "-m", "videocap", "caption", str(SAMPLE_VIDEO), "--class", "circle", "--end", "12",
+               "--no-video", "--max-new-tokens", "24", "--out", "o"]
     with StandInHub({repo_id: DEMO_DAM for repo_id in DAM_IDS}) as hub:
-        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(REPO))
+        env["HF_ENDPOINT"] = hub.url
         runs = []
         for _ in range(2):
             before = len(hub.requests)
-            done = subprocess.run([sys.executable, "-c", code, "nvidia/DAM-3B-Video"], env=env, cwd=tmp_path,
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, done.stderr
             runs.append((done, hub.requests[before:]))
     (first, first_requests), (second, second_requests) = runs
+    assert any("/nvidia/DAM-3B-Video/resolve/" in r for r in first_requests)
+    assert "Fetching" in first.stderr  # huggingface_hub's progress bar
+    assert second_requests == [] and "Fetching" not in second.stderr
+    assert "circle #1" in first.stdout and first.stdout == second.stdout
     snapshot = tmp_path / "hf" / "hub" / "models--nvidia--DAM-3B-Video" / "snapshots" / commit_of("nvidia/DAM-3B-Video")
-    assert first.stdout.split() == [str(snapshot), "nvidia/DAM-3B-Video"]
-    assert any("/resolve/" in r for r in first_requests) and "Fetching" in first.stderr  # the progress bar
     assert (snapshot / "llm" / "model.safetensors").read_bytes() == (DEMO_DAM / "llm" / "model.safetensors").read_bytes()
-    assert second_requests == [] and second.stdout == first.stdout
+    about = json.loads((work / "o" / "captions.json").read_text())["models"]["about"]
+    assert about["captioning"]["path"] == str(snapshot) and about["captioning"]["revision"] == commit_of(
+        "nvidia/DAM-3B-Video")
 
 
 # -- records, memory --

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,9 @@ LICENCES = {
     "nvidia/dam-3b-self-contained": "NVIDIA Noncommercial License (weights)",
 }
 ULTRALYTICS_LICENCE = "AGPL-3.0 (Ultralytics YOLO; an Enterprise License is sold for closed use)"
-DEMO_LICENCE = "Apache-2.0 (videocap's bundled demo model, trained on generated shape videos)"
+DEMO_DAM_LICENCE = "Apache-2.0 (videocap's bundled demo DAM, trained by videocap on generated shape videos)"
+DEMO_YOLO_LICENCE = ("AGPL-3.0 (videocap's bundled demo YOLO-seg, an Ultralytics model trained on generated "
+                     "shape videos)")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def hub_snapshot(repo_id: str, allow_patterns: list[str], what: str, flag: str) 
     if constants.HF_HUB_OFFLINE:
         raise UserError(f"{what} {repo_id} is not in the Hugging Face cache and the hub is offline (HF_HUB_OFFLINE "
                         f"is set): {hub_download_hint(repo_id, flag)}")
+    print(f"videocap: downloading {what} {repo_id} from {constants.ENDPOINT} into {hub_cache_dir()} "
+          "(once; later runs use the cache)", file=sys.stderr)
     try:
         return Path(snapshot_download(repo_id, allow_patterns=allow_patterns))
     except Exception as exc:  # noqa: BLE001 - every failure has the same remedy
@@ -178,7 +183,7 @@ def _local_dir_commit(folder: Path) -> str | None:
 
 def licence_of(reference: str, local: Path | None = None) -> str | None:
     if local is not None and _inside(local, DATA_DIR):
-        return DEMO_LICENCE
+        return DEMO_YOLO_LICENCE if local.suffix == ".pt" else DEMO_DAM_LICENCE
     name = reference.strip().lower()
     if name in LICENCES:
         return LICENCES[name]
