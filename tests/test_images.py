@@ -4,7 +4,6 @@ transparency on white, EXIF orientation honoured (``images.read_photo`` / ``file
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest

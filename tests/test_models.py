@@ -15,18 +15,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hub_fixtures
 import numpy as np
 import pytest
+from hub_fixtures import DAM_IDS, YOLO_NAME, StandInHub, commit_of
 from PIL import Image
 
-from hub_fixtures import (DAM_IDS, YOLO_NAME, StandInHub, commit_of, hf_home, stand_in_hub_cache,  # noqa: F401
-                          yolo_stand_in)
 from videocap import models
 from videocap.cli import main
-from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG, DEMO_DAM, DEMO_YOLO, SAMPLE_VIDEO
+from videocap.resources import (
+    DEFAULT_CONFIG,
+    DEMO_CONFIG,
+    DEMO_DAM,
+    DEMO_YOLO,
+    SAMPLE_VIDEO,
+)
 from videocap.settings import load_config
 
 REPO = Path(__file__).resolve().parents[1]
+hf_home, stand_in_hub_cache, yolo_stand_in = (hub_fixtures.hf_home, hub_fixtures.stand_in_hub_cache,
+                                               hub_fixtures.yolo_stand_in)  # the stand-ins, as this module's fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -156,8 +164,10 @@ def test_first_run_downloads_and_the_second_uses_the_cache(tmp_path):
     assert "Fetching" in first.stderr  # huggingface_hub's progress bar
     assert second_requests == [] and "Fetching" not in second.stderr
     assert "circle #1" in first.stdout and first.stdout == second.stdout
-    snapshot = tmp_path / "hf" / "hub" / "models--nvidia--DAM-3B-Video" / "snapshots" / commit_of("nvidia/DAM-3B-Video")
-    assert (snapshot / "llm" / "model.safetensors").read_bytes() == (DEMO_DAM / "llm" / "model.safetensors").read_bytes()
+    snapshot = tmp_path / "hf" / "hub" / "models--nvidia--DAM-3B-Video" / "snapshots"
+    snapshot /= commit_of("nvidia/DAM-3B-Video")
+    weights = "llm/model.safetensors"
+    assert (snapshot / weights).read_bytes() == (DEMO_DAM / weights).read_bytes()
     about = json.loads((work / "o" / "captions.json").read_text())["models"]["about"]
     assert about["captioning"]["path"] == str(snapshot) and about["captioning"]["revision"] == commit_of(
         "nvidia/DAM-3B-Video")

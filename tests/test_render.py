@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pysubs2
 import pytest
+from clips import make_clip, read_code
 
-from clips import coded_frame, make_clip, read_code
 from videocap.captioning import make_jobs
 from videocap.encode import ffmpeg_exe
 from videocap.masks import BoxMask

@@ -9,8 +9,8 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from clips import ffmpeg_stderr, make_clip, read_code
+
 from videocap.encode import ffmpeg_exe
 from videocap.outputs import write_outputs
 from videocap.results import CaptionResult, TrackingResult

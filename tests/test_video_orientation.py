@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from clips import ffmpeg_stderr, make_clip, read_code
+
 from videocap.encode import ffmpeg_exe
 from videocap.outputs import write_outputs
 from videocap.resources import DEMO_YOLO, SAMPLE_VIDEO

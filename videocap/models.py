@@ -59,7 +59,7 @@ def classify(value: str | os.PathLike, base: Path | None = None) -> ModelRef:
     local = expanded if expanded.is_absolute() or base is None else base / expanded
     if local.exists() or text.startswith(_PATH_PREFIXES) or expanded.is_absolute():
         return ModelRef(text, PATH, local.resolve())
-    if _HUB_ID.match(text.replace("\\", "/")) and not Path(text).suffix in (".pt", ".pth", ".onnx"):
+    if _HUB_ID.match(text.replace("\\", "/")) and Path(text).suffix not in (".pt", ".pth", ".onnx"):
         return ModelRef(text, HUB)
     if len(Path(text).parts) == 1:
         return ModelRef(text, ASSET)

@@ -34,8 +34,8 @@ def load_yolo(model: str | Path):
     ref = models.classify(model)
     path = ref.path or Path(ref.text)
     if path.suffix not in WEIGHT_SUFFIXES and not path.is_dir():
-        hint = (f"it reads as a hub id: YOLO weights are not loaded from the Hugging Face hub, download the .pt and "
-                f"pass --model /path/to/it" if ref.kind == models.HUB else
+        hint = ("it reads as a hub id: YOLO weights are not loaded from the Hugging Face hub, download the .pt and "
+                "pass --model /path/to/it" if ref.kind == models.HUB else
                 "expected a YOLO-seg weights file (.pt) or an ultralytics model name such as yolo11x-seg.pt")
         raise UserError(f"--model {model}: {hint}")
     if ref.kind == models.PATH and not path.exists():
