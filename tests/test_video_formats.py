@@ -61,3 +61,31 @@ def test_decodes_with_correct_timestamps_and_keeps_the_audio(name, tmp_path):
         assert [read_code(f.image) for f in frames] == list(range(13, 25))
     assert shown.info.has_audio and "Audio: aac" in ffmpeg_stderr(tmp_path / "captioned.mp4")
     assert _audio_seconds(tmp_path / "captioned.mp4") == pytest.approx(0.48, abs=0.05)
+
+
+def _beep_clip(path, container_options: list[str], tmp_path) -> None:
+    """A coded clip with a 1 kHz beep from 1.00 s to 1.10 s of the video's own timeline (silence elsewhere)."""
+    silent = make_clip(tmp_path / "silent.mp4", 50)
+    beep = "aevalsrc='if(between(t,1,1.1),sin(2*PI*1000*t),0)':s=48000:d=2"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(silent), "-f", "lavfi", "-i", beep, "-map", "0:v",
+                    "-map", "1:a", "-c:v", "copy", "-c:a", "aac", *container_options, str(path)], check=True)
+
+
+def _beep_at(path) -> float:
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1",
+                           "-ar", "8000", "pipe:1"], capture_output=True, check=True)
+    return float(np.argmax(np.abs(np.frombuffer(done.stdout, np.int16)) > 3000)) / 8000
+
+
+@pytest.mark.parametrize("name, options", [("late.mp4", ["-output_ts_offset", "1.5"]), ("late.ts", []),
+                                           ("late.mkv", ["-output_ts_offset", "0.7"])])
+def test_audio_stays_with_the_picture_in_a_range_of_a_file_starting_late(name, options, tmp_path):
+    _beep_clip(tmp_path / name, options, tmp_path)
+    video = Video(tmp_path / name)
+    middle = video.resolve_range("0.5s", "1.6s")  # from frame 13 (0.52 s)
+    start = video.time_of(middle.start)
+    result = CaptionResult(TrackingResult(video.info, TrackSettings(classes=("x",)), middle, []),
+                           CaptionSettings(dam=None), start, video.end_time(middle))
+    write_outputs(result, tmp_path, video, progress=False)
+    for output in ("captioned.mp4", "captioned.mkv"):
+        assert _beep_at(tmp_path / output) == pytest.approx(1.0 - start, abs=0.005), output
