@@ -107,8 +107,8 @@ def test_describe_with_the_hub_ids(stand_in_hub_cache, tmp_path, capsys):
     pixels[30:60, 30:60] = (220, 30, 30)
     Image.fromarray(pixels).save(image)
     Image.fromarray(((pixels[..., 1] < 100) * 255).astype(np.uint8)).save(mask)
-    for repo_id in DAM_IDS:
-        assert main(["describe", str(image), "--mask", str(mask), "--dam", repo_id, "--temperature", "0",
+    for dam in ([], ["--dam", "nvidia/DAM-3B"]):  # the default is nvidia/DAM-3B-Video
+        assert main(["describe", str(image), "--mask", str(mask), *dam, "--temperature", "0",
                      "--max-new-tokens", "24"]) == 0
         assert capsys.readouterr().out.strip()
 

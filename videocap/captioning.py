@@ -78,7 +78,7 @@ def make_jobs(tracks: Sequence[Track], hold: float, end_time: float, segment_sec
                 keyframes = track.keyframe_frames
             else:
                 piece = Track(track.id, track.class_name, frames)
-                positions = select_keyframes(piece, track_settings.keyframes, track_settings.keyframe_method)
+                positions = select_keyframes(piece, track_settings.keyframe_count, track_settings.keyframe_method)
                 keyframes = [frames[i] for i in positions]
             start = frames[0].time
             end = pieces[n + 1][0].time if n + 1 < len(pieces) else min(frames[-1].time + hold, end_time)
@@ -114,11 +114,12 @@ def check_dam_available(dam: str | None) -> None:
     loading.resolve(dam)
 
 
-def load_dam(settings: CaptionSettings):
+def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
     """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had.
 
-    Before any weight is read, the model's size is checked against the device's free memory, and a CPU
-    run of a model of billions of parameters says how slow it will be.
+    ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries. Before any
+    weight is read, the model's size is checked against the device's free memory, and a CPU run of a
+    model of billions of parameters says how slow it will be.
     """
     import torch
 
@@ -131,7 +132,7 @@ def load_dam(settings: CaptionSettings):
     for note in memory_notes(settings.dam, root, device, dtype_name, dtype.itemsize):
         print(f"videocap: {note}", file=sys.stderr)
     try:
-        return DamModel.from_pretrained(settings.dam, device=device, dtype=dtype)
+        return DamModel.from_pretrained(settings.dam, device=device, dtype=dtype, prompt_style=prompt_style)
     except (RuntimeError, AssertionError) as exc:
         if "CUDA" in str(exc) or "cuda" in str(exc):
             raise UserError(f"--device {settings.device}: {str(exc).splitlines()[0]}") from exc
