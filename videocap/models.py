@@ -14,6 +14,7 @@ model against the memory it will be loaded into.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import sys
@@ -220,7 +221,6 @@ def content_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class WeightsSize:
-    file_bytes: int  # the safetensors files on disk
     parameters: int
 
     def loaded_bytes(self, dtype_bytes: int) -> int:
@@ -228,13 +228,12 @@ class WeightsSize:
 
 
 def safetensors_size(root: Path) -> WeightsSize:
-    """Bytes and parameter count of every ``*.safetensors`` under ``root``, from the files' headers only."""
+    """The parameter count of every ``*.safetensors`` under ``root``, from the files' headers only."""
     import json
     import struct
 
-    total = parameters = 0
+    parameters = 0
     for f in sorted(root.rglob("*.safetensors")):
-        total += f.stat().st_size
         try:
             with open(f, "rb") as handle:
                 (length,) = struct.unpack("<Q", handle.read(8))
@@ -243,11 +242,8 @@ def safetensors_size(root: Path) -> WeightsSize:
             continue  # the loader names unreadable files itself
         for key, info in header.items():
             if key != "__metadata__":
-                count = 1
-                for n in info.get("shape", []):
-                    count *= int(n)
-                parameters += count
-    return WeightsSize(total, parameters)
+                parameters += math.prod(int(n) for n in info.get("shape", []))
+    return WeightsSize(parameters)
 
 
 def free_memory(device: str) -> tuple[int, int] | None:
