@@ -30,7 +30,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
 _SNAPSHOT = re.compile(r"models--(.+?)--(.+?)[/\\]snapshots[/\\]([0-9a-f]{40})(?:[/\\]|$)")
 
-#: Licences of the models videocap names by default, as their model cards give them (see ../shared/DAM-SPEC.md §9).
+#: Licences of the models videocap names by default, as their model cards give them.
 LICENCES = {
     "nvidia/dam-3b": "NVIDIA Noncommercial License (weights)",
     "nvidia/dam-3b-video": "NVIDIA Noncommercial License (weights)",
