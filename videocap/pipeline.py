@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from videocap import cache
+from videocap import cache, models
 from videocap.captioning import (
     CaptionJob,
     caption_jobs,
@@ -161,8 +161,16 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
             track.captions.sort(key=lambda c: c.start)
         result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
         result.timing["captions"] = len(jobs)
+    result.model_records = model_records(track_settings.model, settings.dam)
     write_outputs(result, out, video if render else None, progress=progress, started=started)
     return result
+
+
+def model_records(segmentation: str, captioning: str | None) -> dict:
+    """What captions.json says about each model: name, local path, revision and licence."""
+    dam = models.local_model_path(captioning) if captioning else None
+    return {"segmentation": models.model_record(segmentation, models.local_model_path(segmentation)),
+            "captioning": models.model_record(captioning, dam)}
 
 
 def _caption(video: Video, model, jobs: list[CaptionJob], tracking: TrackingResult, settings: CaptionSettings,
@@ -187,6 +195,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
                                            settings.device)
     names = output_names(photos)
+    records = model_records(settings.model, captioning.dam)
     results = []
     with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
         for photo in photos:
@@ -207,7 +216,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
             _caption_photo(model, image, objects, captioning, lambda obj: on_caption and on_caption(photo, obj))
             result = PhotoResult(photo, int(image.shape[1]), int(image.shape[0]),
                                  hashlib.sha256(photo.read_bytes()).hexdigest(), settings, captioning, objects,
-                                 getattr(model, "prompt_style", None))
+                                 getattr(model, "prompt_style", None), model_records=records)
             result.timing = {"segment_seconds": round(detected - started, 3),
                              "dam_load_seconds": round(loaded - detected, 3),
                              "caption_seconds": round(time.perf_counter() - loaded, 3)}
