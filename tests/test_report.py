@@ -286,10 +286,8 @@ def test_hostile_caption_text_and_no_video(run, browser, tmp_path):
     assert page.eval("window.hacked") is None and page.errors == []
 
 
-def test_visible_spans_and_model_details(run, tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    from videocap.report import model_details, visible_spans
+def test_visible_spans_and_the_models_record(run):
+    from videocap.report import visible_spans
     from videocap.results import Track, TrackFrame
 
     _, out = run
@@ -298,17 +296,12 @@ def test_visible_spans_and_model_details(run, tmp_path, monkeypatch):
     frames = [TrackFrame(i, i / 25, (0, 0, 1, 1), 1.0, None) for i in (0, 2, 4, 10, 12)]
     spans = visible_spans(Track(1, "x", frames), 2, 0.08)  # seen in 0, 2, 4, missing in 6 and 8, seen again
     assert [pytest.approx(span) for span in spans] == [(0, 0.24), (0.4, 0.56)]
-    hub = tmp_path / "hub" / "models--nvidia--DAM-3B-Video"
-    (hub / "refs").mkdir(parents=True)
-    (hub / "refs" / "main").write_text("0123abcd")
-    (hub / "snapshots" / "0123abcd").mkdir(parents=True)
-    (hub / "snapshots" / "0123abcd" / "README.md").write_text("---\nlicense: other\nlicense_name: x\n---\n# DAM\n")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    assert model_details("nvidia/DAM-3B-Video") == {"revision": "0123abcd", "licence": "other"}
-    assert model_details("nvidia/DAM-3B")["licence"] == "see its model card (huggingface.co/nvidia/DAM-3B)"
-    assert model_details("yolo11x-seg.pt")["licence"] == "AGPL-3.0 (Ultralytics)"
+    about = json.loads((out / "captions.json").read_text())["models"]["about"]
     models = report_json(out / REPORT)["run"]["Models"]
-    assert models["segmentation revision"].startswith("sha256:") and "AGPL-3.0" in models["segmentation licence"]
+    for role in ("segmentation", "captioning"):
+        assert models[f"{role} revision"] == about[role]["revision"]
+        assert models[f"{role} licence"] == about[role]["licence"] and models[f"{role} licence"]
+    assert "AGPL-3.0" in models["segmentation licence"]
 
 
 def test_a_new_run_removes_the_contact_sheets_of_the_last(run, tmp_path):

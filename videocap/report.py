@@ -11,13 +11,11 @@ A contact sheet (``<class>-<id>.png``) shows one track's keyframes, label and ca
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import json
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +29,9 @@ from videocap.errors import UserError
 from videocap.files import atomic_write_bytes, atomic_write_text, safe_name
 from videocap.images import encode_photo
 from videocap.layout import load_font, wrap
+from videocap.models import local_model_path, model_record
 from videocap.render import draw_mask
-from videocap.resources import DEMO_DAM, DEMO_YOLO, REPORT_DIR
+from videocap.resources import REPORT_DIR
 from videocap.results import CaptionResult, FrameRange, Track, TrackFrame
 from videocap.subtitles import track_cues, vtt_document
 from videocap.video import Video
@@ -192,55 +191,16 @@ def _track_data(result: CaptionResult, track: Track, thumbs: list[Thumbnail], fi
     }
 
 
-def _card_licence(folder: Path) -> str | None:
-    """The ``license:`` of a Hugging Face model card (README.md front matter) in ``folder``."""
-    try:
-        text = (folder / "README.md").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    match = re.match(r"---\s*\n(.*?)\n---", text, re.DOTALL)
-    licence = re.search(r"^license:\s*(\S.*)$", match[1], re.MULTILINE) if match else None
-    return licence[1].strip().strip("'\"") if licence else None
-
-
-def _hub_snapshot(repo_id: str) -> tuple[str | None, Path | None]:
-    """The revision of a hub model in the local Hugging Face cache, and its snapshot folder (no network)."""
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    folder = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
-    try:
-        revision = (folder / "refs" / "main").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None, None
-    return revision, folder / "snapshots" / revision
-
-
-def model_details(name: str | None) -> dict[str, str | None]:
-    """A model's revision and licence, as far as the files on this machine tell (looked up offline)."""
-    if not name:
-        return {"revision": None, "licence": None}
-    path = Path(name)
-    if path.exists():
-        bundled = path.resolve() in (DEMO_YOLO.resolve(), DEMO_DAM.resolve())
-        revision = ("sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]) if path.is_file() else None
-        licence = _card_licence(path if path.is_dir() else path.parent)
-        if bundled:
-            licence = "videocap's bundled demo model (videocap's licence" + (
-                "; trained with Ultralytics, AGPL-3.0)" if path.is_file() else ")")
-        return {"revision": revision, "licence": licence}
-    if re.fullmatch(r"yolo[\w.-]*\.pt", path.name):
-        return {"revision": None, "licence": "AGPL-3.0 (Ultralytics)"}
-    revision, snapshot = _hub_snapshot(name) if "/" in name else (None, None)
-    licence = _card_licence(snapshot) if snapshot else None
-    return {"revision": revision, "licence": licence or f"see its model card (huggingface.co/{name})"}
-
-
 def _models_table(models: dict) -> dict:
+    """Each model's name, revision and licence as captions.json records them (looked up again, offline, for a
+    file written before videocap recorded them)."""
+    about = models.get("about") or {}
     table = {}
     for role in ("segmentation", "captioning"):
-        details = model_details(models.get(role))
-        table.update({role: models.get(role), f"{role} revision": details["revision"],
-                      f"{role} licence": details["licence"]})
+        record = about.get(role) or model_record(models.get(role), local_model_path(models[role], hub=False)
+                                                 if models.get(role) else None)
+        table.update({role: models.get(role), f"{role} revision": record.get("revision"),
+                      f"{role} licence": record.get("licence")})
     return {**table, "prompt_style": models.get("prompt_style"), "videocap": __version__}
 
 
