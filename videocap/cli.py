@@ -1,19 +1,22 @@
 """The ``videocap`` command line: each command parses its flags, builds settings, makes one library call
 (``videocap.pipeline``) and prints.
 
-Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure, 130 interrupted.
+Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure, 130 interrupted (SIGINT),
+143 terminated (SIGTERM); both signals clean up alike (``videocap.errors.Terminated``).
 ``--debug`` shows the traceback instead of the one-line message. Heavy modules (torch, ultralytics)
 are imported only inside the commands that need them, so that bad input is reported at once.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
-from videocap.errors import UserError
+from videocap.errors import Terminated, UserError
 from videocap.settings import (DEFAULT_DAM, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
                                DTYPES, KEYFRAME_METHODS, CaptionSettings, ImageSettings, TrackSettings, load_config)
 
@@ -141,12 +144,22 @@ dam_options = _options(
 output_options = _options(
     click.option("--out", type=click.Path(path_type=Path), default=Path("captions"), show_default=True,
                  help="Output folder."),
-    click.option("--quiet", is_flag=True, help="No progress bars."),
+    click.option("--quiet", is_flag=True, help="Print the captions only: no progress, no summary."),
 )
 
 
 def echo_err(text: str) -> None:
     click.echo(text, err=True)
+
+
+def require_path(path: Path, what: str) -> None:
+    """A missing input is reported at once, before the slow imports (cv2, torch, ultralytics) and any model."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file ({what})")
+
+
+def _quiet(text: str) -> None:
+    """What --quiet does with a summary line: nothing (only the captions are printed)."""
 
 
 def print_caption(label: str, span: str, text: str) -> None:
@@ -175,6 +188,7 @@ def _settings(config_path: Path | None, demo: bool, classes, start=None, end=Non
               help="Where to write the tracks JSON.")
 def track(video: Path, out: Path, **options) -> None:
     """Segment and track every object of the given classes; write tracks with keyframes as JSON."""
+    require_path(video, "give the video to track")
     from videocap.pipeline import write_tracks
 
     settings, _, _ = _settings(**options)
@@ -217,26 +231,29 @@ def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video
     Tracks are cached (~/.cache/videocap, or $VIDEOCAP_CACHE_DIR): running again with other DAM
     settings does not track again. Captions are printed on stdout as they are made.
     """
-    from videocap.pipeline import caption_video
     from videocap.resources import SAMPLE_VIDEO
 
     if video is None:
         if not options["demo"]:
             raise click.UsageError("Missing argument 'VIDEO' (only --demo runs on the bundled sample without one).")
         video = SAMPLE_VIDEO
+    require_path(video, "give the video to caption")
+    from videocap.pipeline import caption_video
+
     tracking, captioning, _ = _settings(**options)
     result = caption_video(video, tracking, captioning, out, progress=not quiet, use_cache=not no_cache,
                            render=not no_video,
                            on_caption=lambda t, c: print_caption(t.label, f" {c.start:.2f}-{c.end:.2f}s", c.text))
+    say = _quiet if quiet else echo_err
     frames = result.frame_range
     if result.timing.get("tracking_cached"):
-        echo_err("tracks from the cache (no tracking needed)")
+        say("tracks from the cache (no tracking needed)")
     if not result.tracks:
-        echo_err(f"no {' or '.join(tracking.classes)} found in {video} (frames {frames.start}-{frames.end - 1}): "
-                 f"wrote empty outputs to {out}")
+        say(f"no {' or '.join(tracking.classes)} found in {video} (frames {frames.start}-{frames.end - 1}): "
+            f"wrote empty outputs to {out}")
     else:
-        echo_err(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
-    echo_err(f"wrote {_output_list(result.outputs)} to {out}")
+        say(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
+    say(f"wrote {_output_list(result.outputs)} to {out}")
 
 
 @cli.command(epilog=IMAGE_EXAMPLES)
@@ -255,6 +272,7 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
       <photo>.json                 objects: class, score, box, mask (COCO RLE), caption
       <photo>.captioned.jpg|png    masks, boxes, labels and captions drawn on the photo
     """
+    require_path(photos, "give a photo or a folder of photos")
     from videocap.pipeline import caption_images
 
     config = load_config(config_path, demo)
@@ -263,12 +281,13 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
     captioning = CaptionSettings.from_config(config, **{**flags, "device": device})
     results = caption_images(photos, settings, captioning, out, progress=not quiet,
                              on_caption=lambda p, o: print_caption(f"{p.name} {o.label}", "", o.captions[0].text))
+    say = _quiet if quiet else echo_err
     total = sum(len(r.objects) for r in results)
     if total == 0:
-        echo_err(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
+        say(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
     else:
-        echo_err(f"{total} object(s) captioned in {len(results)} photo(s)")
-    echo_err(f"wrote {len(results) * 2} file(s) to {out}")
+        say(f"{total} object(s) captioned in {len(results)} photo(s)")
+    say(f"wrote {len(results) * 2} file(s) to {out}")
 
 
 @cli.command(epilog=RENDER_EXAMPLES)
@@ -281,11 +300,15 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
 def render(captions: Path, video: Path | None, out: Path | None, quiet: bool) -> None:
     """Redo the captioned MP4 and MKV and the subtitles from a captions.json, without running a model
     (edit the captions in the JSON first to change them)."""
+    require_path(captions, "give the captions.json that `videocap caption` wrote")
+    if video is not None:
+        require_path(video, "give the source video with --video")
     from videocap.pipeline import render_captions
 
     result = render_captions(captions, video, out, progress=not quiet)
-    echo_err(f"wrote {_output_list(result.outputs)} to {out or captions.parent} "
-             f"({result.timing.get('render_frames_per_second', 0):.0f} frames/s)")
+    if not quiet:
+        echo_err(f"wrote {_output_list(result.outputs)} to {out or captions.parent} "
+                 f"({result.timing.get('render_frames_per_second', 0):.0f} frames/s)")
 
 
 @cli.command(epilog=SUBTITLE_EXAMPLES)
@@ -294,6 +317,7 @@ def render(captions: Path, video: Path | None, out: Path | None, quiet: bool) ->
               help="Output folder [default: the folder of CAPTIONS_JSON].")
 def subtitles(captions: Path, out: Path | None) -> None:
     """Redo the subtitle files (.srt and .vtt per object, and the .ass) from a captions.json."""
+    require_path(captions, "give the captions.json that `videocap caption` wrote")
     from videocap.pipeline import write_subtitles
 
     result = write_subtitles(captions, out)
@@ -327,11 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python allows handlers
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         cli.main(args=args, prog_name="videocap", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("videocap: interrupted", err=True)
         return 130
+    except Terminated:
+        click.echo("videocap: terminated", err=True)
+        return 143
     except click.ClickException as exc:  # usage errors: bad option, missing argument
         if debug:
             raise
@@ -347,4 +376,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"videocap: failed: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up: a second SIGTERM must not cut it short
+    raise Terminated()

@@ -269,8 +269,10 @@ class VideoOverlay:
         return objects
 
 
-def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True) -> dict[str, float]:
-    """Write the captioned MP4 of the result's range from the source ``video``; returns its timing."""
+def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True,
+                 metadata: dict[str, str] | None = None) -> dict[str, float]:
+    """Write the captioned MP4 of the result's range from the source ``video`` (with the container ``metadata``
+    tags); returns its timing."""
     started = time.perf_counter()
     info = result.video
     source = video.info
@@ -283,7 +285,7 @@ def render_video(result: CaptionResult, out_path: str | Path, video: Video, prog
     audio = dict(audio_from=video.path, audio_start=result.start_time,
                  audio_duration=result.end_time - result.start_time) if source.has_audio else {}
     with (video.read(frame_range) as reader, progress_bar(len(frame_range), "rendering", "frame", progress) as bar,
-          H264Writer(out_path, info.fps, (info.width, info.height), **audio) as writer):
+          H264Writer(out_path, info.fps, (info.width, info.height), metadata=metadata, **audio) as writer):
         for frame in reader:
             writer.write(overlay.overlay.draw(frame.image, overlay.objects_at(frame.index, frame.time)))
             bar.update(1)

@@ -24,3 +24,5 @@ SAMPLE_VIDEO = DATA_DIR / "sample" / "shapes.mp4"
 SAMPLE_TRUTH = DATA_DIR / "sample" / "shapes.truth.json"
 
 BACKGROUNDS_DIR = DATA_DIR / "backgrounds"
+
+LANGUAGE_CODES = DATA_DIR / "iso639-2.tsv"  # the ISO 639-2 codes a subtitle stream's language may be

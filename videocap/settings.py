@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from videocap.errors import UserError
+from videocap.languages import check_language
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 
 DEFAULT_MODEL = "yolo11x-seg.pt"
@@ -93,6 +94,7 @@ class CaptionSettings:
             raise UserError("--query: give the question only; videocap adds one <image> per frame itself")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise UserError(f"--dtype {self.dtype}: choose from auto, {', '.join(DTYPES)}")
+        check_language(self.language)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> CaptionSettings:

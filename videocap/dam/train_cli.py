@@ -78,8 +78,9 @@ Examples:
 @click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the LLM.")
-@click.option("--vision-lr", type=float, default=2e-3, show_default=True,
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Learning rate of the LLM.")
+@click.option("--vision-lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
               help="Learning rate of the tower, context provider and projector.")
 @click.option("--freeze", type=click.Choice(["vision", "llm"]), multiple=True, help="Keep a part fixed.")
 @click.option("--aux-weight", type=float, default=0.0, show_default=True,
@@ -95,6 +96,12 @@ def train_dam(datasets: tuple[str, ...], init: str, out: Path, steps: int, batch
               vision_lr: float, freeze: tuple[str, ...], aux_weight: float, save_every: int, resume: bool,
               threads: int | None, device: str | None, seed: int, processes: int) -> None:
     """Train or fine-tune DAM on (frames, masks, caption) items; saves in the official checkpoint layout."""
+    from videocap.dam.outdir import check_train_inputs
+
+    for data in datasets:
+        if not data.startswith((SHAPES_PREFIX, STILLS_PREFIX)) and not Path(data).is_file():
+            raise UserError(f"--data {data}: no such file (give a .jsonl of frames, masks and captions, or shapes:N)")
+    check_train_inputs(init, out, resume)
     import torch
 
     from videocap.dam.shapes_data import MOTIONS
