@@ -29,7 +29,7 @@ from videocap.progress import fault_point
 from videocap.render import render_video
 from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
 from videocap.staging import Staging, output_run, plain_name
-from videocap.subtitles import AssWriter, srt_document, track_cues, vtt_document
+from videocap.subtitles import AssWriter, fonts_used, srt_document, track_cues, vtt_document
 from videocap.video import Video
 
 CAPTIONS_JSON = "captions.json"
@@ -109,6 +109,10 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
                          f"-metadata:s:s:{n}", f"language={result.settings.language}",
                          f"-disposition:s:{n}", "0"]
         metadata += [arg for key, value in run_metadata(result.run_id).items() for arg in ("-metadata", f"{key}={value}")]
+        texts = [track.label for track in result.tracks] + [c.text for track in result.tracks for c in track.captions]
+        for n, font in enumerate(fonts_used(texts)):  # the fallback fonts the ASS names, for players that lack them
+            inputs += ["-attach", font]
+            metadata += [f"-metadata:s:t:{n}", "mimetype=font/ttf"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs, *maps, "-c", "copy", *metadata,
                "-f", "matroska", str(tmp_path)]
         fault_point("muxing")

@@ -47,7 +47,7 @@ class LogProgress:
 
     def __init__(self, total: int | None, desc: str, unit: str) -> None:
         self.total, self.desc, self.unit = total, desc, unit
-        self.n = 0
+        self.n = self.logged = 0
         self.started = self.last = time.monotonic()
 
     def __enter__(self) -> "LogProgress":
@@ -66,6 +66,9 @@ class LogProgress:
             self._line()
 
     def _line(self, end: str = "") -> None:
+        if self.started is None:
+            return
+        self.logged = self.n
         elapsed = time.monotonic() - self.started
         of = f"/{self.total}" if self.total else ""
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
@@ -80,9 +83,9 @@ class LogProgress:
         pass
 
     def close(self, finished: bool = True) -> None:
-        if self.started is not None:
+        if self.started is not None and (self.n != self.logged or not self.n or not finished):
             self._line("" if finished else " (stopped)")
-            self.started = None
+        self.started = None
 
 
 def progress_bar(total: int | None, desc: str, unit: str, enabled: bool = True) -> tqdm | LogProgress:

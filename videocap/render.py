@@ -95,10 +95,10 @@ class Overlay:
                                outline=colour + (255,), width=max(1, self.thickness))
         baseline = style.padding + round(style.font_size * 0.9)
         if label:
-            draw.text((style.padding + 1, baseline), label, font=label_font, fill=colour + (255,), anchor="ls")
+            label_font.draw(draw, (style.padding + 1, baseline), label, fill=colour + (255,))
             baseline += style.line_height
         for line in lines:
-            draw.text((style.padding + 1, baseline), line, font=font, fill=(255, 255, 255, 255), anchor="ls")
+            font.draw(draw, (style.padding + 1, baseline), line, fill=(255, 255, 255, 255))
             baseline += style.line_height
         return np.asarray(img)
 
@@ -110,8 +110,8 @@ class Overlay:
             pad = max(1, self.style.padding // 2)
             size = (int(font.getlength(obj.label)) + 2 * pad + 1, ascent + descent + 2 * pad - descent // 2)
             img = Image.new("RGBA", size, obj.colour + (255,))
-            ImageDraw.Draw(img).text((pad, pad + ascent - descent // 4), obj.label, font=font,
-                                     fill=_text_colour(obj.colour) + (255,), anchor="ls")
+            font.draw(ImageDraw.Draw(img), (pad, pad + ascent - descent // 4), obj.label,
+                      fill=_text_colour(obj.colour) + (255,))
             self._bitmaps[key] = np.asarray(img)
         return self._bitmaps[key]
 

@@ -53,10 +53,14 @@ def new_run_id() -> str:
     return f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+OUTPUT_SUFFIXES = (".json", ".srt", ".vtt", ".ass", ".mp4", ".mkv", ".jpg", ".png")  # what videocap writes
+
+
 def plain_name(name: object) -> bool:
-    """A file name directly inside the folder (no path, no hidden file): the only names a manifest may hold."""
-    return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name \
-        and not name.startswith(".") and name not in ("..", ".")
+    """A file name directly inside the folder (no path, no hidden file) of a kind videocap writes: the only
+    names a manifest or a commit list may hold."""
+    return isinstance(name, str) and "/" not in name and "\\" not in name and not name.startswith(".") \
+        and name.lower().endswith(OUTPUT_SUFFIXES)
 
 
 class FolderLock:

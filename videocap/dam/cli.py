@@ -62,9 +62,12 @@ def describe(media: Path, masks: tuple[Path, ...], dam: str, query: str | None, 
 
     from videocap.dam import DamModel
 
+    style = None if prompt_style == "auto" else prompt_style
+    folder = len(masks) == 1 and masks[0].is_dir()
+    _check_context(dam, style, num_frames if folder else len(masks), query, "--frames" if folder else "--mask")
     frames, frame_masks = _load_inputs(media, masks, num_frames)
     model = DamModel.from_pretrained(dam, device=device, dtype=None if dtype == "auto" else getattr(torch, dtype),
-                                     prompt_style=None if prompt_style == "auto" else prompt_style)
+                                     prompt_style=style)
     try:
         if query is not None and "<image>" not in query:
             query = model.default_query(len(frames), query)
@@ -77,6 +80,32 @@ def describe(media: Path, masks: tuple[Path, ...], dam: str, query: str | None, 
             click.echo(model.describe(frames, frame_masks, query, **options))
     except ValueError as exc:  # bad masks or query: the user's to fix
         raise UserError(str(exc)) from exc
+
+
+def _check_context(dam: str, prompt_style: str | None, count: int, query: str | None, flag: str) -> None:
+    """Refuse, before the weights load, more frames than the checkpoint's context holds (the prompt would be
+    cut and the caption garbage), saying how many fit."""
+    import math
+
+    from videocap.dam import loading
+    from videocap.dam.prompt import make_query, prompt_ids
+
+    root, name = loading.resolve(dam)
+    config = loading.read_config(root, name, prompt_style)
+    if not config.max_length:
+        return
+    tokenizer = loading.read_tokenizer(root)
+    per_frame = math.ceil(config.grid / 2) ** 2  # visual tokens per frame, after the projector's 2x2 merge
+
+    def length(n: int) -> int:
+        text = query if query is not None and "<image>" in query else make_query(config.prompt_style, n, query)
+        return len(prompt_ids(tokenizer, text, n)) + n * (per_frame - 1)
+
+    if count <= 1 or length(count) <= config.max_length:
+        return
+    fits = max((n for n in range(1, count) if length(n) <= config.max_length), default=0)
+    raise UserError(f"{flag}: {count} frames make a prompt of {length(count)} tokens, more than the "
+                    f"{config.max_length} this checkpoint takes: use at most {fits} frames")
 
 
 def _load_inputs(media: Path, masks: tuple[Path, ...], num_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -103,7 +132,11 @@ def _load_inputs(media: Path, masks: tuple[Path, ...], num_frames: int) -> tuple
     else:
         indices = _uniform(len(video), len(masks))
         frame_masks = [_read_mask(p) for p in masks]
-    return list(video.get_batch(indices).asnumpy()), frame_masks
+    try:
+        return list(video.get_batch(indices).asnumpy()), frame_masks
+    except Exception as exc:  # decord's own error types: a truncated or damaged file
+        raise UserError(f"{media}: cannot decode its frames {indices[0]}-{indices[-1]} of {len(video)} "
+                        "(the file is truncated or damaged)") from exc
 
 
 def _uniform(n: int, k: int) -> list[int]:
@@ -142,6 +175,7 @@ def _open_video(path: Path):
     from videocap.video import import_decord
 
     decord = import_decord()
+    decord.logging.set_level(decord.logging.QUIET)  # its decoder's own messages would break the one-line error
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0))
     except Exception as exc:  # decord raises its own error types for bad input
