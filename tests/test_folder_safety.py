@@ -162,9 +162,10 @@ def test_a_rerun_with_other_settings_replaces_the_whole_set(env, first_run, tmp_
     folder = tmp_path / "out"
     shutil.copytree(first_run[0], folder)
     before = snapshot(folder)
-    proc = caption(env, folder, "--class", "square", fault="rendering:SIGINT")
+    square = ("caption", "--demo", "--class", "square", "--out", folder)
+    proc = videocap(env, *square, fault="rendering:SIGINT")
     assert proc.returncode == 130 and snapshot(folder) == before  # interrupted while rendering: old set intact
-    proc = caption(env, folder, "--class", "square", "--no-video")
+    proc = videocap(env, *square, "--no-video")
     assert proc.returncode == 0, proc.stderr
     data = check_set(folder)
     assert {t["class"] for t in data["tracks"]} == {"square"}  # no circle subtitles, no old videos left
@@ -244,3 +245,43 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_set(env, first_run, tmp
     line, = proc.stderr.strip().splitlines()
     assert "no space left on the device" in line
     assert snapshot(folder) == before
+
+
+def edited(first_run, tmp_path, edit) -> Path:
+    """A copy of the first run's captions.json, changed by ``edit(data)``."""
+    data = json.loads((first_run[0] / "captions.json").read_text())
+    edit(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data, ensure_ascii=False))
+    return path
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda d: d["tracks"][0]["frames"][3]["mask"].update(counts="!!!!"), "damaged"),
+    (lambda d: d["tracks"][0]["frames"][3]["mask"].update(counts=d["tracks"][0]["frames"][3]["mask"]["counts"][:6]),
+     "damaged counts"),
+    (lambda d: d["video"].update(width=640), "a mask of 320x240 in a 640x240 video"),
+])
+def test_render_of_a_damaged_captions_file_is_one_line(env, first_run, tmp_path, damage, says):
+    proc = videocap(env, "render", edited(first_run, tmp_path, damage), "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    line, = proc.stderr.strip().splitlines()
+    assert says in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_draws_every_script_and_no_none(env, first_run, tmp_path):
+    def texts(data):
+        data["tracks"][0]["captions"][0]["text"] = None
+        data["tracks"][1]["captions"][0]["text"] = "دائرة زرقاء \u202eעיגול 😀"
+
+    proc = videocap(env, "render", edited(first_run, tmp_path, texts), "--out", tmp_path / "out", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    data = check_set(tmp_path / "out", extra=set())
+    assert [t["captions"][0]["text"] for t in data["tracks"]][0] == ""
+    ass = (tmp_path / "out" / "captions.ass").read_text()
+    assert "None" not in ass and "\u202e" not in ass
+    assert "{\\fnNoto Sans Arabic}دائرة زرقاء {\\fnNoto Sans CJK SC}" in ass and "{\\fnNoto Emoji}😀" in ass
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "out" / "captioned.mkv")],
+                          capture_output=True, text=True).stderr
+    assert info.count("Attachment: ttf") == 3  # Arabic, Hebrew, emoji

@@ -77,6 +77,8 @@ class H264Writer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._proc is not None
+        if exc_type is not None:
+            self._proc.kill()  # interrupted or failed: the partial file is dropped, no need to finish encoding
         try:
             self._proc.stdin.close()
         except BrokenPipeError:

@@ -61,11 +61,16 @@ def describe(media: Path, masks: tuple[Path, ...], dam: str, query: str | None, 
     import torch
 
     from videocap.dam import DamModel
+    from videocap.dam.preprocess import check_inputs
 
     style = None if prompt_style == "auto" else prompt_style
     folder = len(masks) == 1 and masks[0].is_dir()
     _check_context(dam, style, num_frames if folder else len(masks), query, "--frames" if folder else "--mask")
     frames, frame_masks = _load_inputs(media, masks, num_frames)
+    try:
+        check_inputs(frames, frame_masks)  # sizes and empty masks: before the weights load
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     model = DamModel.from_pretrained(dam, device=device, dtype=None if dtype == "auto" else getattr(torch, dtype),
                                      prompt_style=style)
     try:
