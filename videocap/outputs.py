@@ -112,7 +112,7 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
         texts = [track.label for track in result.tracks] + [c.text for track in result.tracks for c in track.captions]
         for n, font in enumerate(fonts_used(texts)):  # the fallback fonts the ASS names, for players that lack them
             inputs += ["-attach", font]
-            metadata += [f"-metadata:s:t:{n}", "mimetype=font/ttf"]
+            metadata += [f"-metadata:s:t:{n}", "mimetype=application/x-truetype-font"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs, *maps, "-c", "copy", *metadata,
                "-f", "matroska", str(tmp_path)]
         fault_point("muxing")

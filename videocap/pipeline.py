@@ -30,7 +30,7 @@ from videocap.outputs import subtitle_names, write_outputs, write_photo_outputs,
 from videocap.progress import progress_bar
 from videocap.results import (Caption, CaptionResult, PhotoResult, Track, TrackingResult, read_captions)
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
-from videocap.staging import output_run
+from videocap.staging import check_not_in_use, output_run
 from videocap.tracking import TrackBuilder, Tracker, keep_track, make_tracker, track_frames
 from videocap.video import Video
 
@@ -120,6 +120,7 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     started = time.perf_counter()
     video = Video(path)  # bad video input fails here, before any model loads
     video.resolve_range(track_settings.start, track_settings.end, track_settings.stride)
+    check_not_in_use(out_dir)
     if model is None:
         check_dam_available(settings.dam)
     with output_run(out_dir) as staging:
@@ -171,6 +172,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     photos = list_photos(path)
     if len(photos) == 1:
         read_photo(photos[0])  # a bad single photo fails before any model loads
+    check_not_in_use(out_dir)
     if model is None:
         check_dam_available(captioning.dam)
     with output_run(out_dir) as staging:

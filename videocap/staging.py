@@ -91,10 +91,9 @@ def _take_lock(path: Path) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _describe_holder(fd)
+            error = _in_use(path, fd)
             os.close(fd)
-            raise UserError(f"output folder {path.parent} is in use by another videocap run ({holder}): wait for "
-                            "it to finish or choose another --out") from None
+            raise error from None
         try:  # the holder before us may have removed the file between our open and our lock: lock the new one
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -104,12 +103,30 @@ def _take_lock(path: Path) -> int:
         os.close(fd)
 
 
-def _describe_holder(fd: int) -> str:
+def _in_use(path: Path, fd: int) -> UserError:
     try:
         holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f"pid {holder['pid']} on {holder['host']}, started {holder['started']}, run {holder['run']}"
+        who = f"pid {holder['pid']} on {holder['host']}, started {holder['started']}, run {holder['run']}"
     except (OSError, ValueError, KeyError, TypeError):
-        return "just starting"
+        who = "just starting"
+    return UserError(f"output folder {path.parent} is in use by another videocap run ({who}): wait for it to "
+                     "finish or choose another --out")
+
+
+def check_not_in_use(out_dir: str | os.PathLike) -> None:
+    """Fail at once when another run holds the lock of ``out_dir`` (a look only: nothing is created), so that
+    a second run stops before its slow checks; ``output_run`` takes the lock for real later."""
+    path = Path(out_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # conflicts with the holder's exclusive lock
+    except BlockingIOError:
+        raise _in_use(path, fd) from None
+    finally:
+        os.close(fd)
 
 
 class Staging:
