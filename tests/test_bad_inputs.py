@@ -17,12 +17,11 @@ from PIL import Image
 from videocap.cli import main
 from videocap.dam.outdir import MARKER, check_out_dir, replace_dir
 from videocap.errors import UserError
-from videocap.resources import DEMO_DAM_ARCHITECTURE
+from videocap.resources import DEMO_DAM, DEMO_DAM_ARCHITECTURE
 from videocap.results import Caption
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "shapes.mp4"
-DEMO_DAM = REPO / "samples" / "models" / "shapes-dam"
 
 MISSING = {
     "caption": ["caption", "{missing}.mp4", "--class", "circle", "--out", "{tmp}/out"],
@@ -34,12 +33,10 @@ MISSING = {
     "train-dam": ["train-dam", "--data", "{missing}.jsonl", "--init", "x.yaml", "--out", "{tmp}/m"],
 }
 
-
 def one_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     return err[0]
-
 
 @pytest.mark.parametrize("command", list(MISSING))
 def test_a_missing_input_is_reported_at_once(command, tmp_path):
@@ -54,7 +51,6 @@ def test_a_missing_input_is_reported_at_once(command, tmp_path):
     assert cpu < 1.0, f"{cpu:.2f} s of CPU to say a file is missing"
     assert not (tmp_path / "out").exists() and not (tmp_path / "m").exists()  # no folder for a failed run
 
-
 def test_a_dam_folder_with_an_empty_config_fails_before_tracking(tmp_path, capsys):
     dam = tmp_path / "dam"
     shutil.copytree(DEMO_DAM, dam)
@@ -65,7 +61,6 @@ def test_a_dam_folder_with_an_empty_config_fails_before_tracking(tmp_path, capsy
     assert "config.json" in line and "llava_llama" in line and "prompt" not in line
     assert not (tmp_path / "out").exists()
 
-
 @pytest.mark.parametrize("code, says", [("english", "not an ISO 639-2"), ("ENG", "use eng"), ("en", "not an ISO")])
 def test_language_must_be_an_iso_639_2_code(code, says, tmp_path, capsys):
     assert main(["caption", str(SAMPLE), "--class", "circle", "--demo", "--language", code,
@@ -73,13 +68,11 @@ def test_language_must_be_an_iso_639_2_code(code, says, tmp_path, capsys):
     assert says in one_line(capsys)
     assert not (tmp_path / "out").exists()
 
-
 def test_iso_639_2_codes_both_forms_are_accepted():
     from videocap.languages import check_language
 
     for code in ("eng", "fre", "fra", "ger", "deu", "zho", "chi", "ara", "heb", "hin", "tha", "und", "mul", "qaa"):
         assert check_language(code) == code
-
 
 def test_a_null_caption_text_is_no_text():
     caption = Caption.from_json({"start": 0, "end": 1, "first_frame": 0, "last_frame": 1, "text": None})
@@ -87,11 +80,9 @@ def test_a_null_caption_text_is_no_text():
     with pytest.raises(ValueError):
         Caption.from_json({"start": 0, "end": 1, "first_frame": 0, "last_frame": 1, "text": 12})
 
-
 def test_track_out_naming_a_folder_fails_before_tracking(tmp_path, capsys):
     assert main(["track", str(SAMPLE), "--class", "circle", "--demo", "--out", str(tmp_path)]) == 2
     assert "is a folder" in one_line(capsys)
-
 
 def _masks(folder: Path, count: int) -> list[Path]:
     folder.mkdir()
@@ -102,7 +93,6 @@ def _masks(folder: Path, count: int) -> list[Path]:
         Image.fromarray(mask).save(path)
     return paths
 
-
 def test_describe_refuses_more_frames_than_the_context_holds(tmp_path, capsys):
     _masks(tmp_path / "masks", 100)
     assert main(["describe", str(SAMPLE), "--mask", str(tmp_path / "masks"), "--frames", "500",
@@ -112,7 +102,6 @@ def test_describe_refuses_more_frames_than_the_context_holds(tmp_path, capsys):
     fits = int(line.rsplit("at most ", 1)[1].split()[0])
     assert 1 < fits < 500
 
-
 def test_describe_on_a_truncated_video_is_one_line(tmp_path, capsys):
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(SAMPLE.read_bytes()[:60_000])
@@ -121,13 +110,11 @@ def test_describe_on_a_truncated_video_is_one_line(tmp_path, capsys):
                  "--dam", str(DEMO_DAM)]) == 2
     assert "truncated or damaged" in one_line(capsys)
 
-
 # -- train-dam: checked before any data is prepared or torch imported --
 
 def _train(tmp_path, *args) -> list[str]:
     return ["train-dam", "--data", "shapes:1", "--init", str(DEMO_DAM_ARCHITECTURE), "--steps", "1",
             *map(str, args)]
-
 
 def test_train_dam_never_touches_a_users_folder(tmp_path, capsys):
     out = tmp_path / "mine"
@@ -139,7 +126,6 @@ def test_train_dam_never_touches_a_users_folder(tmp_path, capsys):
     assert (out / "notes.txt").read_text() == "mine" and (out / "sub").is_dir() and out.stat().st_mode == mode
     assert not (tmp_path / "mine.state").exists()
 
-
 @pytest.mark.parametrize("out, says", [("file", "is not a folder"), ("/proc/x", "cannot write a checkpoint")])
 def test_train_dam_out_must_be_a_folder_it_can_write(out, says, tmp_path, capsys):
     if out == "file":
@@ -148,7 +134,6 @@ def test_train_dam_out_must_be_a_folder_it_can_write(out, says, tmp_path, capsys
     assert main(_train(tmp_path, "--out", out)) == 2
     assert says in one_line(capsys)
     assert not Path(f"{out}.state").exists()
-
 
 def test_train_dam_bad_yaml_lr_and_resume(tmp_path, capsys):
     bad = tmp_path / "arch.yaml"
@@ -160,7 +145,6 @@ def test_train_dam_bad_yaml_lr_and_resume(tmp_path, capsys):
     assert main(_train(tmp_path, "--out", tmp_path / "m", "--resume")) == 2
     assert "no training state" in one_line(capsys)
     assert not (tmp_path / "m").exists()
-
 
 def test_a_checkpoint_folder_is_replaced_only_when_videocap_wrote_it(tmp_path):
     out = tmp_path / "ckpt"

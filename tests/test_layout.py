@@ -1,60 +1,62 @@
-"""Caption text in every script: the font fallback chain, shaping, bidi order, bidi controls removed, and
-the fonts the ASS names (videocap.layout, videocap.subtitles)."""
+"""`videocap.layout`: wrapping caption text (spaces, CJK, long words) and cutting it into pages."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-from PIL import Image, ImageDraw, ImageFont
-
-from videocap.layout import ChainFont, clean_text, font_chain, font_runs, visual_runs
-from videocap.subtitles import ass_line, fonts_used
-
-SAMPLES = {"Arabic": "دائرة حمراء", "Hebrew": "עיגול אדום", "Devanagari": "लाल वृत्त", "Thai": "วงกลมสีแดง",
-           "Emoji": "😀", "CJK SC": "红色的圆", "CJK SC ": "A red circle"}
+from videocap.layout import TextStyle, clean_text, load_font, page_at, wrap
 
 
-def families(text: str) -> list[str]:
-    return [font_chain()[index][2] for index, _ in font_runs(text)]
+def test_wrap_breaks_at_spaces_and_keeps_every_word():
+    font = load_font(16)
+    text = "a medium red circle moving right across the frame while a blue one moves left"
+    lines = wrap(text, font, 120)
+    assert len(lines) > 2
+    assert all(font.getlength(line) <= 120 for line in lines)
+    assert " ".join(lines) == text  # nothing lost, nothing added, breaks only at spaces
+    assert not any(line.startswith(" ") or line.endswith(" ") for line in lines)
 
 
-@pytest.mark.parametrize("script", list(SAMPLES))
-def test_every_script_gets_a_font_that_has_its_glyphs(script):
-    assert families(SAMPLES[script]) == [f"Noto {'Sans ' if script != 'Emoji' else ''}{script.strip()}"]
+def test_wrap_breaks_cjk_between_any_two_characters():
+    font = load_font(16)
+    text = "一个红色的圆形物体正在画面中向右移动并且越来越快"
+    lines = wrap(text, font, 80)
+    assert len(lines) > 2 and "".join(lines) == text
+    assert all(font.getlength(line) <= 80 for line in lines)
 
 
-def ink(draw_text, size=(400, 60)) -> np.ndarray:
-    image = Image.new("L", size, 0)
-    draw_text(ImageDraw.Draw(image))
-    return np.asarray(image)
+def test_wrap_mixed_scripts_keeps_latin_words_whole():
+    font = load_font(16)
+    lines = wrap("The 圆形 circle is 红色 and moves", font, 70)
+    words = {"The", "circle", "is", "and", "moves"}
+    assert words <= {w for line in lines for w in line.split()}
 
 
-def test_right_to_left_text_is_drawn_right_to_left_and_shaped():
-    font = ChainFont(28)
-    path, face, _ = font_chain()[font_runs("א")[0][0]]
-    unshaped = ImageFont.truetype(path, 28, index=face, layout_engine=ImageFont.Layout.BASIC)  # no bidi at all
-    drawn = ink(lambda d: font.draw(d, (10, 40), "אב", fill=255))
-    by_hand = ink(lambda d: d.text((10, 40), "בא", font=unshaped, fill=255, anchor="ls"))  # visual order, by hand
-    as_typed = ink(lambda d: d.text((10, 40), "אב", font=unshaped, fill=255, anchor="ls"))
-    assert drawn.any() and np.array_equal(drawn, by_hand) and not np.array_equal(drawn, as_typed)
-    arabic = "ببب"  # joined: initial, medial and final forms, narrower than three isolated letters
-    assert font.getlength(arabic) < 3 * font.getlength("ب")
+def test_a_word_longer_than_a_line_is_cut_where_it_must():
+    font = load_font(16)
+    word = "Pneumonoultramicroscopicsilicovolcanoconiosis"
+    lines = wrap(f"a {word} b", font, 90)
+    assert "".join(lines).replace(" ", "") == f"a{word}b"
+    assert all(font.getlength(line) <= 90 for line in lines)
+    assert len(lines) >= 4
 
 
-def test_a_left_to_right_stretch_keeps_its_order_in_a_right_to_left_line():
-    runs = [run for _, run in visual_runs("שלום ABC DEF עולם")]
-    assert runs == ["עולם", " ", "ABC DEF", " ", "שלום"]
-    assert [run for _, run in visual_runs("a שלום b")] == ["a", " ", "שלום", " ", "b"]
+def test_clean_text_makes_one_paragraph():
+    assert clean_text("  two\n\nlines\tand\x07 a bell\u2028 ") == "two lines and a bell"
+    assert clean_text("broken \ufffd byte") == "broken byte"
 
 
-@pytest.mark.parametrize("control", [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))])
-def test_bidi_controls_are_removed(control):
-    assert clean_text(f"abc{control}def") == "abcdef"
+def test_pages_and_page_at():
+    style = TextStyle.for_frame(320, 240)
+    text = " ".join(["word"] * 200)
+    pages = style.pages(text)
+    assert len(pages) > 1 and all(len(page) <= style.max_lines for page in pages)
+    assert " ".join(" ".join(page) for page in pages) == text
+    assert style.pages("") == []
+    # Equal shares of the caption's time, the last page until the end.
+    assert [page_at(t, 2.0, 6.0, 4) for t in (2.0, 2.99, 3.0, 5.99, 6.0, 7.0)] == [0, 0, 1, 3, 3, 3]
+    assert page_at(3.0, 2.0, 6.0, 1) == 0
 
 
-def test_the_ass_names_the_font_of_each_run_and_the_mkv_gets_them():
-    line = ass_line("a circle עיגול")
-    assert line == "a circle {\\fnNoto Sans Hebrew}עיגול{\\fnNoto Sans CJK SC}"
-    assert ass_line("a {b}") == "a ｛b｝"
-    used = fonts_used(["a circle עיגול", "😀"])
-    assert [path.rsplit("/", 1)[1] for path in used] == ["NotoSansHebrew[wght].ttf", "NotoEmoji[wght].ttf"]
+def test_text_sizes_follow_the_frame():
+    small, large = TextStyle.for_frame(320, 240), TextStyle.for_frame(1920, 1080)
+    assert small.font_size < large.font_size <= 30
+    assert small.font_size >= 11 and small.max_width <= 320

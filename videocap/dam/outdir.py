@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from videocap.errors import UserError
@@ -19,6 +20,7 @@ from videocap.errors import UserError
 MARKER = "videocap-checkpoint.json"
 STATE_SUFFIX = ".state"  # the resumable training state lives beside the model folder, in OUT.state/
 STATE_FILE = "training_state.pt"
+GENERATED = ("shapes:", "shapes-stills:")  # datasets.SHAPES_PREFIX, STILLS_PREFIX (that module imports torch)
 
 
 def check_out_dir(out: str | os.PathLike) -> Path:
@@ -47,9 +49,12 @@ def _check_can_create_in(folder: Path) -> None:
         raise UserError(f"cannot write a checkpoint under {existing}: {exc.strerror}: choose another --out") from exc
 
 
-def check_train_inputs(init: str, out: str | os.PathLike, resume: bool) -> None:
-    """Every ``train-dam`` path check, before any data is prepared: ``--out``, ``--resume`` and an ``--init``
-    architecture file (which must parse as a YAML/JSON mapping)."""
+def check_train_inputs(datasets: Sequence[str], init: str, out: str | os.PathLike, resume: bool) -> None:
+    """Every ``train-dam`` path check, before any data is prepared: ``--data`` files, ``--out``, ``--resume``
+    and an ``--init`` architecture file (which must parse as a YAML/JSON mapping)."""
+    for data in datasets:
+        if not data.startswith(GENERATED) and not Path(data).is_file():
+            raise UserError(f"--data {data}: no such file (give a .jsonl of frames, masks and captions, or shapes:N)")
     out = check_out_dir(out)
     if resume and not (out.with_name(out.name + STATE_SUFFIX) / STATE_FILE).is_file():
         raise UserError(f"--resume: there is no training state in {out}{STATE_SUFFIX}/ to resume from "
