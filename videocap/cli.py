@@ -337,9 +337,8 @@ def render(captions: Path, video: Path | None, out: Path | None, quiet: bool) ->
     from videocap.pipeline import render_captions
 
     result = render_captions(captions, video, out, progress=not quiet)
-    if not quiet:
-        echo_err(f"wrote {_output_list(result.outputs)} to {out or captions.parent} "
-                 f"({result.timing.get('render_frames_per_second', 0):.0f} frames/s)")
+    echo_err(f"wrote {_output_list(result.outputs)} to {out or captions.parent} "
+             f"({result.timing.get('render_frames_per_second', 0):.0f} frames/s)")
 
 
 @cli.command(epilog=SUBTITLE_EXAMPLES)
