@@ -175,7 +175,8 @@ dam_options = _options(
 output_options = _options(
     click.option("--out", type=click.Path(path_type=Path), default=Path("captions"), show_default=True,
                  help="Output folder."),
-    click.option("--quiet", is_flag=True, help="Print the captions only: no progress, no summary."),
+    click.option("--quiet", is_flag=True,
+                 help="Print the captions only: no progress, no summary (a run that finds no object still says so)."),
 )
 
 
@@ -279,9 +280,9 @@ def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video
     frames = result.frame_range
     if result.timing.get("tracking_cached"):
         say("tracks from the cache (no tracking needed)")
-    if not result.tracks:
-        say(f"no {' or '.join(tracking.classes)} found in {video} (frames {frames.start}-{frames.end - 1}): "
-            f"wrote empty outputs to {out}")
+    if not result.tracks:  # said even with --quiet: the run found nothing to caption
+        echo_err(f"no {' or '.join(tracking.classes)} found in {video} (frames {frames.start}-{frames.end - 1}): "
+                 f"wrote empty outputs to {out}")
     else:
         say(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
     say(f"wrote {_output_list(result.outputs)} to {out}")
@@ -314,8 +315,8 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
                              on_caption=lambda p, o: print_caption(f"{p.name} {o.label}", "", o.captions[0].text))
     say = _quiet if quiet else echo_err
     total = sum(len(r.objects) for r in results)
-    if total == 0:
-        say(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
+    if total == 0:  # said even with --quiet
+        echo_err(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
     else:
         say(f"{total} object(s) captioned in {len(results)} photo(s)")
     say(f"wrote {len(results) * 2} file(s) to {out}")
