@@ -39,7 +39,7 @@ def test_captions_json(captioned):
     assert [t.id for t in back.tracks] == [t.id for t in result.tracks]
     for back_track, track in zip(back.tracks, result.tracks, strict=True):
         for a, b in zip(back_track.captions, track.captions, strict=True):
-            assert (a.text, a.keyframe_positions, a.first_frame, a.last_frame) == (b.text, b.keyframe_positions, b.first_frame, b.last_frame)
+            assert (a.text, a.keyframes, a.first_frame, a.last_frame) == (b.text, b.keyframes, b.first_frame, b.last_frame)
             assert (a.start, a.end) == pytest.approx((b.start, b.end), abs=1e-4)
 
 

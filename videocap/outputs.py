@@ -145,6 +145,9 @@ def write_outputs(result: CaptionResult, out: Staging | Path, video: Video | Non
     if video is not None:
         result.timing.update(render_video(result, out.path(VIDEO), video, progress=progress,
                                           metadata=run_metadata(result.run_id)))
+        width, height = result.video.width, result.video.height
+        # yuv420p needs even sizes: an odd one is padded by a copy of its last column or row.
+        result.outputs["video_size"] = [width + width % 2, height + height % 2]
         result.timing.update(mux_mkv(result, out.path(VIDEO), out.path(MKV)))
         names += [VIDEO, MKV]
     if started is not None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from videocap import cache
+from videocap import cache, models
 from videocap.captioning import (
     CaptionJob,
     caption_jobs,
@@ -173,7 +173,15 @@ def _track_and_caption(video: Video, track_settings: TrackSettings, settings: Ca
             track.captions.sort(key=lambda c: c.start)
         result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
         result.timing["captions"] = len(jobs)
+    result.model_records = model_records(track_settings.model, settings.dam)
     return result
+
+
+def model_records(segmentation: str, captioning: str | None) -> dict:
+    """What captions.json says about each model: name, local path, revision and licence."""
+    dam = models.local_model_path(captioning) if captioning else None
+    return {"segmentation": models.model_record(segmentation, models.local_model_path(segmentation)),
+            "captioning": models.model_record(captioning, dam)}
 
 
 def _caption(video: Video, model, jobs: list[CaptionJob], tracking: TrackingResult, settings: CaptionSettings,
@@ -200,6 +208,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
         segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
                                                settings.device)
         names = output_names(photos)
+        records = model_records(settings.model, captioning.dam)
         results, written = [], []
         with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
             for photo in photos:
@@ -212,7 +221,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
                     bar.write(f"videocap: skipped {exc}")
                     continue
                 result, model = _photo_result(photo, image, segmenter, model, settings, captioning, on_caption)
-                result.run_id = staging.run_id
+                result.run_id, result.model_records = staging.run_id, records
                 written += write_photo_outputs(result, image, staging.folder, names[photo])
                 results.append(result)
         staging.commit(written)

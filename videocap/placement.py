@@ -8,7 +8,12 @@ their caption blocks with :func:`place_block`, so the two follow one set of rule
 - a block lies wholly inside the frame and never covers its own object or anything in ``occupied``
   (captions placed before it, labels);
 - a first pass also keeps it off the other objects; when no side manages that, a second pass allows it;
-- when no side fits even then, there is no placement (``None``): the caller has its own fallback.
+- when no side fits even then, there is no placement (``None``): the caption goes to the side panel.
+
+The side panel (:func:`stack_panel`) is a column of captions down one side of the frame, the side with
+fewer objects (:func:`panel_on_right`), each with its object's label as its first line; when the column
+cannot hold them all, a "+N more" block stands for the rest. Captions placed next to their objects keep
+clear of the panel, which may send more of them into it.
 
 A block can also move (an ASS ``\\move``) with its object over a stretch of time, from next to the
 object's box at the start to the same side of its box at the end, in a straight line at constant speed;
@@ -19,7 +24,7 @@ it must then stay clear all the way of the captions and objects moving over the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 SIDES = ("below", "above", "right", "left")
@@ -170,3 +175,43 @@ def place_block(size: tuple[int, int], box: Rect, frame_size: tuple[int, int], o
                 continue
             return placement
     return None
+
+
+def panel_on_right(centres: Iterable[float], frame_width: int) -> bool:
+    """Whether the side panel goes on the right: the objects' centres (x) lie on the left half on average,
+    or there are none."""
+    centres = list(centres)
+    return not centres or sum(centres) / len(centres) <= frame_width / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """Where the side panel's blocks go: the first ``len(entries)`` captions, then the "+N more" block."""
+
+    entries: list[Rect]
+    more: Rect | None  # standing for the captions after those, when the column cannot hold them all
+
+
+def stack_panel(sizes: Sequence[tuple[int, int]], frame_size: tuple[int, int], right_side: bool, margin: int,
+                more_size: Callable[[int], tuple[int, int]]) -> Panel:
+    """Blocks of ``sizes`` stacked top down in a column ``margin`` pixels in from the frame's edges and
+    apart, as many as fit with room left for a "+N more" block of ``more_size(N)`` below them.
+
+    The first block is always placed (cut off at the frame's bottom where it is taller than the frame).
+    No two blocks of the panel share a pixel.
+    """
+    frame_w, frame_h = frame_size
+
+    def at(size: tuple[int, int], y: int) -> Rect:
+        return Rect.at(max(frame_w - size[0] - margin, 0) if right_side else margin, y, size)
+
+    entries: list[Rect] = []
+    y = margin
+    for n, size in enumerate(sizes):
+        left = len(sizes) - n - 1  # blocks after this one, which may need a "+N more" block below it
+        more_height = more_size(left)[1] + margin if left else 0
+        if n > 0 and y + size[1] + more_height > frame_h - margin:
+            return Panel(entries, at(more_size(len(sizes) - n), y))
+        entries.append(at(size, y))
+        y += size[1] + margin
+    return Panel(entries, None)

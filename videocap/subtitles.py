@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from videocap.layout import FONT_NAME, TextStyle, clean_text, font_chain, font_runs, load_font
-from videocap.placement import Move, Placement, Rect, place_block
+from videocap.placement import Move, Rect, panel_on_right, place_block, stack_panel
 from videocap.results import CaptionResult, Track, TrackFrame
 
 ASS_CHUNK_SECONDS = 0.4  # a caption's position is updated (\move) at least this often
@@ -105,14 +105,24 @@ class _Piece:
 class AssEvent:
     """One Dialogue line: a caption page of a track over a stretch in which it moves in a straight line."""
 
-    track_id: int
+    track_id: int  # a "+N more" goes with the first track it stands for (in that track's MKV stream)
     start: float  # output timeline, seconds (whole centiseconds)
     end: float
     rect: Rect  # where the caption's box is at ``start``: libass draws it inside this rectangle
     end_rect: Rect  # and at ``end``
-    side: str | None  # of its object (below, above, right, left); None: it fitted nowhere clear of the others
-    text: str  # ASS text of the caption page (label, then lines)
+    side: str  # of its object (below, above, right, left), or "panel": in the side panel
+    text: str  # ASS text of the caption page (label, then lines), or the panel's "+N more" (N captions left out)
     line: str
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """Where a track's caption is over one stretch; ``text``: what the panel shows instead ("+N more")."""
+
+    rect: Rect
+    end_rect: Rect
+    side: str
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,19 +164,6 @@ def vtt_document(cues: list[Cue], label: str) -> str:
 
 
 # -- ASS --
-
-def place_near(box: tuple[float, float, float, float], size: tuple[int, int], frame: tuple[int, int],
-               gap: int = 4) -> tuple[int, int]:
-    """Top-left corner for a block of ``size`` just below the box, else above it, kept inside the frame."""
-    width, height = size
-    frame_w, frame_h = frame
-    x0, y0, x1, y1 = box
-    x = int(min(max(x0, 0), max(frame_w - width, 0)))
-    y = y1 + gap
-    if y + height > frame_h:
-        y = y0 - gap - height if y0 - gap - height >= 0 else frame_h - height
-    return x, int(max(0, y))
-
 
 class AssWriter:
     """ASS events for tracks: each caption page shown while its object is visible, moving with it."""
@@ -272,8 +269,9 @@ class AssWriter:
         screen are placed together, in track order, next to their objects (below, above, right, left; the
         side of the stretch before first) where, moving with its object in a straight line, each covers no
         caption placed before it and, if possible, no other object, at any moment of the stretch; a caption
-        that fits nowhere goes just below or above its object regardless. Placing all tracks together once
-        is what keeps the captions of one track's file (an MKV stream) clear of the others'.
+        that fits nowhere near its object stands still in the side panel (``_place_stretch``), so no two
+        captions ever share a pixel. Placing all tracks together once is what keeps the captions of one
+        track's file (an MKV stream) clear of the others'.
         """
         offset = self.result.start_time
         last = round((self.result.end_time - offset) * 100)
@@ -282,7 +280,7 @@ class AssWriter:
         times = sorted({c for span in spans for c in span})
         order = sorted((n for n, (c0, c1) in enumerate(spans) if c1 > c0), key=lambda n: spans[n][0])
         rank = {track.id: k for k, track in enumerate(self.result.tracks)}
-        stretches: dict[int, list[tuple]] = {}  # piece -> [(c0, c1, rect at c0, rect at c1, side), ...]
+        stretches: dict[int, list[tuple]] = {}  # piece -> [(c0, c1, _Spot), ...]
         previous: dict[int, str] = {}  # track -> side chosen in the stretch before
         active: list[int] = []
         next_piece = 0
@@ -298,39 +296,87 @@ class AssWriter:
                           self._box_at(pieces[ns[0]].a, pieces[ns[0]].b, offset + d / 100))
                     for tid, ns in by_track.items()}
             paths = {tid: Move(Rect.of(a), Rect.of(b)) for tid, (a, b) in ends.items()}
-            placed: list[Move] = []
+            sizes = {tid: (max(pieces[n].size[0] for n in ns), max(pieces[n].size[1] for n in ns))
+                     for tid, ns in by_track.items()}
+            spots = self._place_stretch(sizes, paths, previous)
             for track_id, ns in by_track.items():
-                size = (max(pieces[n].size[0] for n in ns), max(pieces[n].size[1] for n in ns))
-                box, box_end = ends[track_id]
-                others = [path for other, path in paths.items() if other != track_id]
-                spot: Placement | None = place_block(size, Rect.of(box), self.frame, placed, others, self.gap,
-                                                     prefer=previous.get(track_id), box_end=Rect.of(box_end))
-                if spot is not None:
-                    previous[track_id] = side = spot.side
-                    rect, end_rect = spot.rect, spot.end_rect
-                else:
-                    side = None
-                    rect = Rect.at(*place_near(box, size, self.frame, self.gap), size)
-                    end_rect = Rect.at(*place_near(box_end, size, self.frame, self.gap), size)
-                placed.append(Move(rect, end_rect))
-                for n in ns:
-                    stretches.setdefault(n, []).append((c, d, rect, end_rect, side))
+                spot = spots.get(track_id)  # None: in the panel's "+N more"
+                for n in ([] if spot is None else ns[:1] if spot.text else ns):
+                    stretches.setdefault(n, []).append((c, d, spot))
+        return self._stretch_events(pieces, stretches)
+
+    def _stretch_events(self, pieces: list[_Piece], stretches: dict[int, list[tuple]]) -> list[AssEvent]:
+        """One event per piece and stretch (centiseconds), a still caption's stretches merged into one \\pos."""
         events: list[AssEvent] = []
         ix, iy = self.inset
         for n, piece in enumerate(pieces):
-            for c, d, rect, end_rect, side in stretches.get(n, []):
+            for c, d, spot in stretches.get(n, []):
+                rect, end_rect, text = spot.rect, spot.end_rect, spot.text or piece.text
                 before = events[-1] if events else None
                 if (before is not None and before.track_id == piece.track_id and before.end == c / 100
-                        and before.text == piece.text and before.rect == before.end_rect == rect == end_rect):
-                    c = round(before.start * 100)  # still, and the same page as just before: one \pos event
+                        and before.text == text and before.rect == before.end_rect == rect == end_rect):
+                    c = round(before.start * 100)  # still, and the same text as just before: one \pos event
                     events.pop()
                 start_xy, end_xy = (rect.x0 + ix, rect.y0 + iy), (end_rect.x0 + ix, end_rect.y0 + iy)
                 where = ("\\pos(%d,%d)" % start_xy if start_xy == end_xy
                          else "\\move(%d,%d,%d,%d)" % (*start_xy, *end_xy))
                 line = (f"Dialogue: 0,{ass_time(c / 100)},{ass_time(d / 100)},Caption,{piece.name},0,0,0,,"
-                        f"{{\\an7{where}}}{piece.text}")
-                events.append(AssEvent(piece.track_id, c / 100, d / 100, rect, end_rect, side, piece.text, line))
+                        f"{{\\an7{where}}}{text}")
+                events.append(AssEvent(piece.track_id, c / 100, d / 100, rect, end_rect, spot.side, text, line))
         return events
+
+    def _place_stretch(self, sizes: dict[int, tuple[int, int]], paths: dict[int, Move],
+                       previous: dict[int, str]) -> dict[int, _Spot]:
+        """Where the captions of one stretch go: track -> spot (none for those the panel's "+N more" stands
+        for). ``sizes``: each track's caption block, in track order; ``paths``: each object's box moving over
+        the stretch; ``previous``: each track's side in the stretch before, updated.
+
+        Captions that fit nowhere near their objects go to the side panel, which the captions placed near
+        objects keep clear of (so it may take more of them), as in the drawn video.
+        """
+        in_panel: list[int] = []
+        while True:
+            panel = self._panel(in_panel, sizes, paths)
+            near, misfits = self._place_near([tid for tid in sizes if tid not in in_panel], sizes, paths,
+                                             [spot.rect for spot in panel.values()], previous)
+            if not misfits:
+                break
+            in_panel = [tid for tid in sizes if tid in in_panel or tid in misfits]
+        previous.update((tid, spot.side) for tid, spot in near.items())
+        return {**near, **panel}
+
+    def _place_near(self, tracks: list[int], sizes: dict[int, tuple[int, int]], paths: dict[int, Move],
+                    occupied: list[Rect], previous: dict[int, str]) -> tuple[dict[int, _Spot], list[int]]:
+        """Captions next to their moving objects, clear of ``occupied`` and of each other; and the tracks
+        whose captions fit nowhere."""
+        placed: list[Rect | Move] = list(occupied)
+        spots: dict[int, _Spot] = {}
+        misfits: list[int] = []
+        for track_id in tracks:
+            path = paths[track_id]
+            others = [other for tid, other in paths.items() if tid != track_id]
+            spot = place_block(sizes[track_id], path.start, self.frame, placed, others, self.gap,
+                               prefer=previous.get(track_id), box_end=path.end)
+            if spot is None:
+                misfits.append(track_id)
+                continue
+            spots[track_id] = _Spot(spot.rect, spot.end_rect, spot.side)
+            placed.append(spot.move)
+        return spots, misfits
+
+    def _panel(self, tracks: list[int], sizes: dict[int, tuple[int, int]], paths: dict[int, Move]) -> dict[int, _Spot]:
+        """The side panel's captions over a stretch (still), on the side with fewer objects; when the column
+        is full, a "+N more" block in the place of the first caption left out."""
+        if not tracks:
+            return {}
+        centres = [(box.x0 + box.x1) / 2 for path in paths.values() for box in (path.start, path.end)]
+        panel = stack_panel([sizes[tid] for tid in tracks], self.frame, panel_on_right(centres, self.frame[0]),
+                            self.gap, lambda count: self._block_size([f"+{count} more"]))
+        spots = {tid: _Spot(rect, rect, "panel") for tid, rect in zip(tracks, panel.entries)}
+        if panel.more is not None:
+            hidden = tracks[len(panel.entries):]
+            spots[hidden[0]] = _Spot(panel.more, panel.more, "panel", f"+{len(hidden)} more")
+        return spots
 
     def _runs(self, frames: list[TrackFrame]) -> list[list[TrackFrame]]:
         """Consecutive visible frames (a gap longer than the stride ends a run)."""
