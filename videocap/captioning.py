@@ -105,13 +105,14 @@ def dam_device(device: str | None) -> str | None:
 
 
 def check_dam_available(dam: str | None) -> None:
-    """Fail before tracking when the DAM checkpoint cannot be found (reading it comes later)."""
+    """Fail before tracking when the DAM checkpoint cannot be found or its configs are wrong (weights are read
+    later)."""
     if not dam:
         raise UserError("no DAM checkpoint given: pass --dam PATH_OR_ID (e.g. nvidia/DAM-3B-Video, or a local "
                         "folder), or set `dam:` in the config")
     from videocap.dam import loading
 
-    loading.resolve(dam)
+    loading.read_config(*loading.resolve(dam))
 
 
 def load_dam(settings: CaptionSettings, prompt_style: str | None = None):

@@ -1,19 +1,22 @@
 """The ``videocap`` command line: each command parses its flags, builds settings, makes one library call
 (``videocap.pipeline``) and prints.
 
-Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure, 130 interrupted.
+Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 any other failure, 130 interrupted (SIGINT),
+143 terminated (SIGTERM); both signals clean up alike (``videocap.errors.Terminated``).
 ``--debug`` shows the traceback instead of the one-line message. Heavy modules (torch, ultralytics)
 are imported only inside the commands that need them, so that bad input is reported at once.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
-from videocap.errors import UserError
+from videocap.errors import Terminated, UserError
 from videocap.settings import (
     DEFAULT_DAM,
     DEFAULT_MAX_NEW_TOKENS,
@@ -178,12 +181,23 @@ overlay_option = click.option("--overlay", type=click.Choice(OVERLAYS), default=
 output_options = _options(
     click.option("--out", type=click.Path(path_type=Path), default=Path("captions"), show_default=True,
                  help="Output folder."),
-    click.option("--quiet", is_flag=True, help="No progress bars."),
+    click.option("--quiet", is_flag=True,
+                 help="Print the captions only: no progress, no summary (a run that finds no object still says so)."),
 )
 
 
 def echo_err(text: str) -> None:
     click.echo(text, err=True)
+
+
+def require_path(path: Path, what: str) -> None:
+    """A missing input is reported at once, before the slow imports (cv2, torch, ultralytics) and any model."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file ({what})")
+
+
+def _quiet(text: str) -> None:
+    """What --quiet does with a summary line: nothing (only the captions are printed)."""
 
 
 def print_caption(label: str, span: str, text: str) -> None:
@@ -212,6 +226,7 @@ def _settings(config_path: Path | None, demo: bool, classes, start=None, end=Non
               help="Where to write the tracks JSON.")
 def track(video: Path, out: Path, **options) -> None:
     """Segment and track every object of the given classes; write tracks with keyframes as JSON."""
+    require_path(video, "give the video to track")
     from videocap.pipeline import write_tracks
 
     settings, _, _ = _settings(**options)
@@ -255,26 +270,29 @@ def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video
     Tracks are cached (~/.cache/videocap, or $VIDEOCAP_CACHE_DIR): running again with other DAM
     settings does not track again. Captions are printed on stdout as they are made.
     """
-    from videocap.pipeline import caption_video
     from videocap.resources import SAMPLE_VIDEO
 
     if video is None:
         if not options["demo"]:
             raise click.UsageError("Missing argument 'VIDEO' (only --demo runs on the bundled sample without one).")
         video = SAMPLE_VIDEO
+    require_path(video, "give the video to caption")
+    from videocap.pipeline import caption_video
+
     tracking, captioning, _ = _settings(**options)
     result = caption_video(video, tracking, captioning, out, progress=not quiet, use_cache=not no_cache,
                            render=not no_video,
                            on_caption=lambda t, c: print_caption(t.label, f" {c.start:.2f}-{c.end:.2f}s", c.text))
+    say = _quiet if quiet else echo_err
     frames = result.frame_range
     if result.timing.get("tracking_cached"):
-        echo_err("tracks from the cache (no tracking needed)")
-    if not result.tracks:
+        say("tracks from the cache (no tracking needed)")
+    if not result.tracks:  # said even with --quiet: the run found nothing to caption
         echo_err(f"no {' or '.join(tracking.classes)} found in {video} (frames {frames.start}-{frames.end - 1}): "
                  f"wrote empty outputs to {out}")
     else:
-        echo_err(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
-    echo_err(f"wrote {_output_list(result.outputs)} to {out}")
+        say(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
+    say(f"wrote {_output_list(result.outputs)} to {out}")
 
 
 @cli.command(epilog=IMAGE_EXAMPLES)
@@ -294,6 +312,7 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
       <photo>.json                 objects: class, score, box, mask (COCO RLE), caption
       <photo>.captioned.jpg|png    masks, boxes, labels and captions drawn on the photo
     """
+    require_path(photos, "give a photo or a folder of photos")
     from videocap.pipeline import caption_images
 
     config = load_config(config_path, demo)
@@ -302,12 +321,13 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
     captioning = CaptionSettings.from_config(config, **{**flags, "device": device})
     results = caption_images(photos, settings, captioning, out, progress=not quiet,
                              on_caption=lambda p, o: print_caption(f"{p.name} {o.label}", "", o.captions[0].text))
+    say = _quiet if quiet else echo_err
     total = sum(len(r.objects) for r in results)
-    if total == 0:
+    if total == 0:  # said even with --quiet
         echo_err(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
     else:
-        echo_err(f"{total} object(s) captioned in {len(results)} photo(s)")
-    echo_err(f"wrote {len(results) * 2} file(s) to {out}")
+        say(f"{total} object(s) captioned in {len(results)} photo(s)")
+    say(f"wrote {len(results) * 2} file(s) to {out}")
 
 
 @cli.command(epilog=RENDER_EXAMPLES)
@@ -322,6 +342,9 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
 def render(captions: Path, video: Path | None, out: Path | None, overlay: str | None, quiet: bool) -> None:
     """Redo the captioned MP4 and MKV and the subtitles from a captions.json, without running a model
     (edit the captions in the JSON first to change them)."""
+    require_path(captions, "give the captions.json that `videocap caption` wrote")
+    if video is not None:
+        require_path(video, "give the source video with --video")
     from videocap.pipeline import render_captions
 
     result = render_captions(captions, video, out, progress=not quiet, overlay=overlay)
@@ -335,6 +358,7 @@ def render(captions: Path, video: Path | None, out: Path | None, overlay: str | 
               help="Output folder [default: the folder of CAPTIONS_JSON].")
 def subtitles(captions: Path, out: Path | None) -> None:
     """Redo the subtitle files (.srt and .vtt per object, and the .ass) from a captions.json."""
+    require_path(captions, "give the captions.json that `videocap caption` wrote")
     from videocap.pipeline import write_subtitles
 
     result = write_subtitles(captions, out)
@@ -452,8 +476,9 @@ def describe(media: Path, masks: tuple[Path, ...], num_frames: int, stream: bool
 @click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the LLM.")
-@click.option("--vision-lr", type=float, default=2e-3, show_default=True,
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Learning rate of the LLM.")
+@click.option("--vision-lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
               help="Learning rate of the tower, context provider and projector.")
 @click.option("--freeze", type=click.Choice(["vision", "llm"]), multiple=True, help="Keep a part fixed.")
 @click.option("--aux-weight", type=float, default=0.0, show_default=True,
@@ -468,6 +493,9 @@ def describe(media: Path, masks: tuple[Path, ...], num_frames: int, stream: bool
 def train_dam(datasets: tuple[str, ...], init: str, out: Path, resume: bool, device: str | None, processes: int,
               **training) -> None:
     """Train or fine-tune DAM on (frames, masks, caption) items; saves in the official checkpoint layout."""
+    from videocap.dam.outdir import check_train_inputs
+
+    check_train_inputs(datasets, init, out, resume)  # before torch is imported or any data prepared
     from videocap.dam.train import TrainSettings
     from videocap.dam.train import train_dam as run
 
@@ -480,11 +508,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python allows handlers
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         cli.main(args=args, prog_name="videocap", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("videocap: interrupted", err=True)
         return 130
+    except Terminated:
+        click.echo("videocap: terminated", err=True)
+        return 143
     except click.ClickException as exc:  # usage errors: bad option, missing argument
         if debug:
             raise
@@ -500,4 +533,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"videocap: failed: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up: a second SIGTERM must not cut it short
+    raise Terminated()

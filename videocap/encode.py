@@ -35,7 +35,7 @@ class H264Writer:
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 20,
                  preset: str = "veryfast", audio_from: str | os.PathLike | None = None, audio_start: float = 0.0,
-                 audio_duration: float | None = None) -> None:
+                 audio_duration: float | None = None, metadata: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.size = size
         self.tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
@@ -55,6 +55,7 @@ class H264Writer:
             "-r", f"{fps:.6f}", "-i", "-",
             *audio_in,
             "-vf", "format=yuv420p", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), *audio_out,
+            *[arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")],
             "-movflags", "+faststart", "-f", "mp4", str(self.tmp_path),
         ]
         self._proc: subprocess.Popen | None = None
@@ -81,6 +82,8 @@ class H264Writer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._proc is not None
+        if exc_type is not None:
+            self._proc.kill()  # interrupted or failed: the partial file is dropped, no need to finish encoding
         try:
             self._proc.stdin.close()
         except BrokenPipeError:

@@ -34,7 +34,7 @@ from videocap.exports import FORMATS, write_exports
 from videocap.files import ensure_writable_dir, write_json
 from videocap.images import list_photos, output_names, photo_objects, read_photo
 from videocap.keyframes import select_keyframes
-from videocap.outputs import write_outputs, write_photo_outputs
+from videocap.outputs import report_names, subtitle_names, write_outputs, write_photo_outputs
 from videocap.outputs import write_subtitles as write_subtitle_files
 from videocap.progress import progress_bar
 from videocap.report import write_report as write_report_files
@@ -47,6 +47,7 @@ from videocap.results import (
     read_captions,
 )
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
+from videocap.staging import check_not_in_use, output_run
 from videocap.tracking import (
     TrackBuilder,
     Tracker,
@@ -69,6 +70,9 @@ def write_tracks(path: str | Path, settings: TrackSettings, out_file: str | Path
                  progress: bool = True) -> TrackingResult:
     """``track_video`` into the tracks JSON ``out_file``."""
     video = Video(path)
+    video.resolve_range(settings.start, settings.end, settings.stride)
+    if Path(out_file).is_dir():
+        raise UserError(f"--out {out_file} is a folder: give the path of the tracks JSON to write")
     ensure_writable_dir(Path(out_file).parent)
     result = _track(video, settings, tracker, progress)
     write_json(out_file, result.to_json())
@@ -133,13 +137,23 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     """Track, caption and write every output into ``out_dir``; returns what ``captions.json`` holds.
 
     ``tracker`` and ``model`` (a loaded ``DamModel``) may be passed in to reuse loaded models;
-    ``on_caption`` is called with each caption as soon as it is made.
+    ``on_caption`` is called with each caption as soon as it is made. The folder is created (and locked)
+    only once the inputs are known good, and changes only when every output is complete (``videocap.staging``).
     """
     started = time.perf_counter()
     video = Video(path)  # bad video input fails here, before any model loads
-    out = ensure_writable_dir(out_dir)
+    video.resolve_range(track_settings.start, track_settings.end, track_settings.stride)
+    check_not_in_use(out_dir)
     if model is None:
         check_dam_available(settings.dam)
+    with output_run(out_dir) as staging:
+        result = _track_and_caption(video, track_settings, settings, tracker, model, progress, use_cache, on_caption)
+        write_outputs(result, staging, video if render else None, progress=progress, started=started)
+    return result
+
+
+def _track_and_caption(video: Video, track_settings: TrackSettings, settings: CaptionSettings, tracker: Tracker | None,
+                       model, progress: bool, use_cache: bool, on_caption: OnCaption | None) -> CaptionResult:
     tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache)
     tracker = None  # let YOLO go before DAM loads
     start_time, end_time = video.time_of(tracking.frame_range.start), video.end_time(tracking.frame_range)
@@ -162,7 +176,6 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
         result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
         result.timing["captions"] = len(jobs)
     result.model_records = model_records(track_settings.model, settings.dam)
-    write_outputs(result, out, video if render else None, progress=progress, started=started)
     return result
 
 
@@ -183,47 +196,56 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
                    segmenter=None, model=None, progress: bool = True,
                    on_caption: Callable[[Path, Track], None] | None = None) -> list[PhotoResult]:
     """Caption every object of the classes in a photo or a folder of photos; writes and returns each photo's
-    result (``<photo>.json`` and ``<photo>.captioned.jpg|png`` in ``out_dir``)."""
+    result (``<photo>.json`` and ``<photo>.captioned.jpg|png`` in ``out_dir``, put in place together when
+    every photo is done)."""
     from videocap.yolo import YoloSegmenter
 
     photos = list_photos(path)
     if len(photos) == 1:
         read_photo(photos[0])  # a bad single photo fails before any model loads
-    out = ensure_writable_dir(out_dir)
+    check_not_in_use(out_dir)
     if model is None:
         check_dam_available(captioning.dam)
-    segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
-                                           settings.device)
-    names = output_names(photos)
-    records = model_records(settings.model, captioning.dam)
-    results = []
-    with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
-        for photo in photos:
-            bar.update(1)
-            try:
-                image = read_photo(photo)
-            except UserError as exc:
-                if len(photos) == 1:
-                    raise
-                bar.write(f"videocap: skipped {exc}")
-                continue
-            started = time.perf_counter()
-            objects = photo_objects(segmenter(image))
-            detected = time.perf_counter()
-            if objects and model is None:
-                model = load_dam(captioning)
-            loaded = time.perf_counter()
-            _caption_photo(model, image, objects, captioning, lambda obj: on_caption and on_caption(photo, obj))
-            result = PhotoResult(photo, int(image.shape[1]), int(image.shape[0]),
-                                 hashlib.sha256(photo.read_bytes()).hexdigest(), settings, captioning, objects,
-                                 getattr(model, "prompt_style", None), model_records=records)
-            result.timing = {"segment_seconds": round(detected - started, 3),
-                             "dam_load_seconds": round(loaded - detected, 3),
-                             "caption_seconds": round(time.perf_counter() - loaded, 3)}
-            result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
-            write_photo_outputs(result, image, out, names[photo])
-            results.append(result)
+    with output_run(out_dir) as staging:
+        segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
+                                               settings.device)
+        names = output_names(photos)
+        records = model_records(settings.model, captioning.dam)
+        results, written = [], []
+        with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
+            for photo in photos:
+                bar.update(1)
+                try:
+                    image = read_photo(photo)
+                except UserError as exc:
+                    if len(photos) == 1:
+                        raise
+                    bar.write(f"videocap: skipped {exc}")
+                    continue
+                result, model = _photo_result(photo, image, segmenter, model, settings, captioning, on_caption)
+                result.run_id, result.model_records = staging.run_id, records
+                written += write_photo_outputs(result, image, staging.folder, names[photo])
+                results.append(result)
+        staging.commit(written)
     return results
+
+
+def _photo_result(photo: Path, image, segmenter, model, settings: ImageSettings, captioning: CaptionSettings,
+                  on_caption: Callable[[Path, Track], None] | None) -> tuple[PhotoResult, object]:
+    """One photo's objects captioned, and the DAM model (loaded at the first photo with objects)."""
+    started = time.perf_counter()
+    objects = photo_objects(segmenter(image))
+    detected = time.perf_counter()
+    if objects and model is None:
+        model = load_dam(captioning)
+    loaded = time.perf_counter()
+    _caption_photo(model, image, objects, captioning, lambda obj: on_caption and on_caption(photo, obj))
+    result = PhotoResult(photo, int(image.shape[1]), int(image.shape[0]), hashlib.sha256(photo.read_bytes()).hexdigest(),
+                         settings, captioning, objects, getattr(model, "prompt_style", None))
+    result.timing = {"segment_seconds": round(detected - started, 3), "dam_load_seconds": round(loaded - detected, 3),
+                     "caption_seconds": round(time.perf_counter() - loaded, 3)}
+    result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
+    return result, model
 
 
 def _caption_photo(model, image, objects: list[Track], settings: CaptionSettings,
@@ -240,7 +262,8 @@ def _caption_photo(model, image, objects: list[Track], settings: CaptionSettings
 
 def render_captions(captions_json: str | Path, video_path: str | Path | None = None, out_dir: str | Path | None = None,
                     progress: bool = True, overlay: str | None = None) -> CaptionResult:
-    """The captioned MP4 and MKV and the subtitles again, from a ``captions.json`` (no model runs).
+    """The captioned MP4 and MKV and the subtitles again, from a ``captions.json`` (no model runs), as a new
+    set of outputs (a new run id) replacing the folder's previous one.
 
     ``video_path`` replaces the source path recorded in the JSON (when the video has moved); ``overlay``
     the recorded mask style.
@@ -251,16 +274,17 @@ def render_captions(captions_json: str | Path, video_path: str | Path | None = N
     if video_path is not None:
         result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
     video = Video(result.video.path)
-    out = ensure_writable_dir(out_dir or Path(captions_json).parent)
-    write_outputs(result, out, video, progress=progress)
+    with output_run(out_dir or Path(captions_json).parent) as staging:
+        write_outputs(result, staging, video, progress=progress)
     return result
 
 
 def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None) -> CaptionResult:
     """The subtitle files (.srt and .vtt per object, and the .ass) again, from a ``captions.json``."""
     result = read_captions(captions_json)
-    out = ensure_writable_dir(out_dir or Path(captions_json).parent)
-    write_subtitle_files(result, out)
+    with output_run(out_dir or Path(captions_json).parent) as staging:
+        write_subtitle_files(result, staging.folder)
+        staging.commit(subtitle_names(result))
     return result
 
 
@@ -276,8 +300,10 @@ def write_report(folder_or_json: str | Path, video_path: str | Path | None = Non
     captions_json = _captions_in(folder_or_json)
     result = read_captions(captions_json)
     video = Video(video_path) if video_path is not None else None
-    out = ensure_writable_dir(captions_json.parent)
-    result.timing.update(write_report_files(result, out, video))
+    previous_sheets = list(result.outputs.get("contact_sheets", {}).values())
+    with output_run(captions_json.parent) as staging:
+        result.timing.update(write_report_files(result, staging.folder, video))
+        staging.commit(report_names(result), remove=previous_sheets)
     return result
 
 
@@ -294,9 +320,17 @@ def describe_object(media: str | Path, masks: list[Path], settings: CaptionSetti
     """DAM's description of one masked object in an image or a video (``videocap describe``), in pieces as
     it is generated when ``stream``, else in one piece. ``settings.query`` may be a question or a full query
     with one ``<image>`` per frame."""
-    from videocap.dam.inputs import load_inputs
+    from videocap.dam.inputs import check_context, load_inputs
+    from videocap.dam.preprocess import check_inputs
 
+    folder = len(masks) == 1 and Path(masks[0]).is_dir()
+    check_context(settings.dam, prompt_style, num_frames if folder else len(masks), settings.query,
+                  "--frames" if folder else "--mask")
     frames, frame_masks = load_inputs(Path(media), tuple(Path(m) for m in masks), num_frames)
+    try:
+        check_inputs(frames, frame_masks)  # sizes and empty masks: before the weights load
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     model = load_dam(settings, prompt_style)
     query = settings.query
     if query is not None and "<image>" not in query:

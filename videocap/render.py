@@ -111,10 +111,10 @@ class Overlay:
                                outline=colour + (255,), width=max(1, self.thickness))
         baseline = style.padding + round(style.font_size * 0.9)
         if label:
-            draw.text((style.padding + 1, baseline), label, font=label_font, fill=colour + (255,), anchor="ls")
+            label_font.draw(draw, (style.padding + 1, baseline), label, fill=colour + (255,))
             baseline += style.line_height
         for line in lines:
-            draw.text((style.padding + 1, baseline), line, font=font, fill=(255, 255, 255, 255), anchor="ls")
+            font.draw(draw, (style.padding + 1, baseline), line, fill=(255, 255, 255, 255))
             baseline += style.line_height
         return np.asarray(img)
 
@@ -126,8 +126,8 @@ class Overlay:
             pad = max(1, self.style.padding // 2)
             size = (int(font.getlength(obj.label)) + 2 * pad + 1, ascent + descent + 2 * pad - descent // 2)
             img = Image.new("RGBA", size, obj.colour + (255,))
-            ImageDraw.Draw(img).text((pad, pad + ascent - descent // 4), obj.label, font=font,
-                                     fill=_text_colour(obj.colour) + (255,), anchor="ls")
+            font.draw(ImageDraw.Draw(img), (pad, pad + ascent - descent // 4), obj.label,
+                      fill=_text_colour(obj.colour) + (255,))
             self._bitmaps[key] = np.asarray(img)
         return self._bitmaps[key]
 
@@ -312,8 +312,10 @@ class FramePicker:
         return count
 
 
-def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True) -> dict[str, float]:
-    """Write the captioned MP4 of the result's range from the source ``video``; returns its timing.
+def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True,
+                 metadata: dict[str, str] | None = None) -> dict[str, float]:
+    """Write the captioned MP4 of the result's range from the source ``video`` (with the container ``metadata``
+    tags); returns its timing.
 
     The MP4 has a constant frame rate (``output_rate``) and each of its frames is the source frame shown at
     that time, so a variable-rate source keeps its timing (frames held through a gap, repeated in a slow
@@ -333,7 +335,7 @@ def render_video(result: CaptionResult, out_path: str | Path, video: Video, prog
     rate = output_rate(video, frame_range, result.end_time)
     picker = FramePicker(result.start_time, rate)
     with (video.read(frame_range) as reader, progress_bar(len(frame_range), "rendering", "frame", progress) as bar,
-          H264Writer(out_path, rate, (info.width, info.height), **audio) as writer):
+          H264Writer(out_path, rate, (info.width, info.height), metadata=metadata, **audio) as writer):
         for frame in reader:
             following = frame.index + 1
             repeats = picker.repeats(video.time_of(following) if following < frame_range.end else result.end_time)

@@ -120,21 +120,21 @@ def contact_sheet(result: CaptionResult, track: Track, thumbs: list[Thumbnail], 
     sheet = Image.new("RGB", (width, height), (24, 26, 30))
     draw = ImageDraw.Draw(sheet)
     draw.rectangle((0, 0, 10, height), fill=track.colour)
-    draw.text((gap + 10, 12), track.label, font=title_font, fill=track.colour)
-    draw.text((gap + 10, 48), f"{track.first.time - offset:.2f}–{track.last.time - offset:.2f} s · "
-              f"{len(track.frames)} frames · mean score {track.mean_score:.2f} · {Path(result.video.path).name}",
-              font=small, fill=(170, 175, 185))
+    title_font.draw(draw, (gap + 10, 12), track.label, fill=track.colour, anchor="la")
+    small.draw(draw, (gap + 10, 48), f"{track.first.time - offset:.2f}–{track.last.time - offset:.2f} s · "
+               f"{len(track.frames)} frames · mean score {track.mean_score:.2f} · {Path(result.video.path).name}",
+               fill=(170, 175, 185), anchor="la")
     for n, thumb in enumerate(thumbs):
         x = gap + (n % columns) * (tile + gap)
         y = header + (n // columns) * (tile_h + gap)
         draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=(0, 0, 0))
         h, w = thumb.image.shape[:2]
         sheet.paste(Image.fromarray(thumb.image), (x + (tile - w) // 2, y + (tile - h) // 2))
-        draw.text((x, y + tile + 4), f"frame {thumb.frame} · {thumb.time - offset:.2f} s", font=small,
-                  fill=(170, 175, 185))
+        small.draw(draw, (x, y + tile + 4), f"frame {thumb.frame} · {thumb.time - offset:.2f} s",
+                   fill=(170, 175, 185), anchor="la")
     y = header + rows * (tile_h + gap) + gap
     for line in lines:
-        draw.text((gap + 10, y), line, font=font, fill=(235, 235, 235))
+        font.draw(draw, (gap + 10, y), line, fill=(235, 235, 235), anchor="la")
         y += line_h
     return np.asarray(sheet)
 
@@ -281,24 +281,12 @@ def _open_source(result: CaptionResult) -> Video | None:
         return None
 
 
-def _remove_stale_sheets(out: Path, current: set[str]) -> None:
-    """Contact sheets that an earlier run's captions.json in ``out`` names and this run does not write."""
-    try:
-        previous = json.loads((out / "captions.json").read_text(encoding="utf-8"))["outputs"]["contact_sheets"].values()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return
-    for name in set(previous) - current:
-        if isinstance(name, str) and name.endswith(".png") and "/" not in name and "\\" not in name:
-            (out / name).unlink(missing_ok=True)
-
-
 def write_report(result: CaptionResult, out: Path, video: Video | None = None) -> dict[str, float]:
     """``report.html`` and the contact sheets in ``out``; the keyframes come from ``video`` (the source; None:
     opened from the path the result records, and left out when it is gone). Returns the timing."""
     started = time.perf_counter()
     video = video or _open_source(result)
     thumbs = keyframe_thumbnails(result, video) if video is not None else {t.id: [] for t in result.tracks}
-    _remove_stale_sheets(out, {sheet_name(t) for t in result.tracks})
     result.outputs["contact_sheets"] = {str(k): v for k, v in write_contact_sheets(result, thumbs, out).items()}
     result.outputs["report"] = REPORT
     atomic_write_text(out / REPORT, report_html(report_data(result, thumbs, out)))

@@ -95,7 +95,16 @@ class Caption:
     @classmethod
     def from_json(cls, data: dict) -> Caption:
         return cls(float(data["start"]), float(data["end"]), int(data["first_frame"]), int(data["last_frame"]),
-                   [int(k) for k in data.get("keyframes", [])], str(data.get("text", "")))
+                   [int(k) for k in data.get("keyframes", [])], _caption_text(data.get("text")))
+
+
+def _caption_text(text: object) -> str:
+    """A caption's text from JSON: null (or missing) is no text, never the word "None"."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise ValueError(f"a caption's text is {type(text).__name__} {text!r}, not a string")
+    return text
 
 
 @dataclass
@@ -218,6 +227,7 @@ class CaptionResult:
     timing: dict[str, float | bool] = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     model_records: dict = field(default_factory=dict)  # per role: name, path, revision, licence
+    run_id: str | None = None  # the run that wrote this set of outputs (also in each video's metadata)
 
     @property
     def video(self) -> VideoInfo:
@@ -244,6 +254,7 @@ class CaptionResult:
         data["captioning"] = asdict(self.settings)
         data["range"].update(start_time=round(self.start_time, 4), end_time=round(self.end_time, 4))
         data["timing"] = {**data["timing"], **self.timing}
+        data["run"] = self.run_id
         data["outputs"] = self.outputs
         data["tracks"] = [t.to_json(with_captions=True) for t in self.tracks]
         return data
@@ -260,7 +271,7 @@ class CaptionResult:
             models = data.get("models") or {}
             return cls(tracking, settings, float(r["start_time"]), float(r["end_time"]), data.get("video_sha256"),
                        models.get("prompt_style"), dict(data.get("timing", {})), data.get("outputs") or {},
-                       dict(models.get("about") or {}))
+                       dict(models.get("about") or {}), data.get("run"))
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise UserError(f"captions file is damaged or from another version ({type(exc).__name__}: {exc})") from exc
 
@@ -294,10 +305,11 @@ class PhotoResult:
     outputs: dict = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     model_records: dict = field(default_factory=dict)  # per role: name, path, revision, licence
+    run_id: str | None = None  # the run that wrote this photo's outputs
 
     def to_json(self) -> dict:
         return {
-            "schema": IMAGES_SCHEMA, "videocap_version": __version__,
+            "schema": IMAGES_SCHEMA, "videocap_version": __version__, "run": self.run_id,
             "image": {"path": str(self.path), "width": self.width, "height": self.height, "sha256": self.sha256},
             "models": {"segmentation": self.settings.model, "captioning": self.captioning.dam,
                        "prompt_style": self.prompt_style, "about": self.model_records},

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from videocap.errors import UserError
+from videocap.languages import check_language
 from videocap.models import config_value
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 
@@ -100,6 +101,7 @@ class CaptionSettings:
             raise UserError(f"--dtype {self.dtype}: choose from auto, {', '.join(DTYPES)}")
         if self.overlay not in OVERLAYS:
             raise UserError(f"overlay {self.overlay!r}: choose from {', '.join(OVERLAYS)}")
+        check_language(self.language)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> CaptionSettings:

@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from videocap.layout import FONT_NAME, TextStyle, clean_text, load_font
+from videocap.layout import FONT_NAME, TextStyle, clean_text, font_chain, font_runs, load_font
 from videocap.placement import Move, Rect, panel_on_right, place_block, stack_panel
 from videocap.results import CaptionResult, Track, TrackFrame
 
@@ -42,7 +42,29 @@ def escape_vtt(text: str) -> str:
 
 
 def escape_ass(text: str) -> str:
-    return clean_text(text).replace("\\", "＼").replace("{", "｛").replace("}", "｝")
+    return _ass_chars(clean_text(text))
+
+
+def _ass_chars(text: str) -> str:
+    return text.replace("\\", "＼").replace("{", "｛").replace("}", "｝")
+
+
+def ass_line(text: str) -> str:
+    """``escape_ass(text)`` with each run that the main font lacks set in the fallback font drawn for it in the
+    video (``\\fn`` override), so that a player with the Noto fonts (or the MKV's attachments) shows it."""
+    chain = font_chain()
+    parts = []
+    for index, run in font_runs(clean_text(text)):
+        body = _ass_chars(run)
+        parts.append(body if index == 0 else "{\\fn%s}%s{\\fn%s}" % (chain[index][2], body, FONT_NAME))
+    return "".join(parts)
+
+
+def fonts_used(texts: list[str]) -> list[str]:
+    """The files of the fallback fonts (not the main one) that ``texts`` need, for attaching to an MKV."""
+    chain = font_chain()
+    used = sorted({index for text in texts for index, _ in font_runs(clean_text(text))} - {0})
+    return [chain[index][0] for index in used]
 
 
 def _hms(seconds: float, unit: int) -> tuple[int, int, int, int]:
@@ -212,7 +234,7 @@ class AssWriter:
         label = track.label
         name = label.replace(",", " ")
         r, g, b = track.colour
-        head = "{\\c&H%02X%02X%02X&}%s{\\c&HFFFFFF&}" % (b, g, r, escape_ass(label))
+        head = "{\\c&H%02X%02X%02X&}%s{\\c&HFFFFFF&}" % (b, g, r, ass_line(label))
         pieces = []
         for caption in track.captions:
             pages = self.style.pages(caption.text)
@@ -229,7 +251,7 @@ class AssWriter:
                         if t1 - t0 < 0.01:
                             continue
                         size = self._block_size([label, *page])
-                        text = head + "\\N" + "\\N".join(escape_ass(line) for line in page)
+                        text = head + "\\N" + "\\N".join(ass_line(line) for line in page)
                         pieces.append(_Piece(track.id, t0, t1, a, b, size, text, name))
         return pieces
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +47,35 @@ def load_inputs(media: str | Path, masks: Sequence[str | Path],
     else:
         indices = _uniform(len(video), len(masks))
         frame_masks = [_read_mask(p) for p in masks]
-    return list(video.get_batch(indices).asnumpy()), frame_masks
+    try:
+        return list(video.get_batch(indices).asnumpy()), frame_masks
+    except Exception as exc:  # decord's own error types: a truncated or damaged file
+        raise UserError(f"{media}: cannot decode its frames {indices[0]}-{indices[-1]} of {len(video)} "
+                        "(the file is truncated or damaged)") from exc
+
+
+def check_context(dam: str, prompt_style: str | None, count: int, query: str | None, flag: str) -> None:
+    """Refuse, before the weights load, more frames than the checkpoint's context holds (the prompt would be
+    cut and the caption garbage), saying how many fit."""
+    from videocap.dam import loading
+    from videocap.dam.prompt import make_query, prompt_ids
+
+    root, name = loading.resolve(dam)
+    config = loading.read_config(root, name, prompt_style)
+    if not config.max_length or count <= 1:
+        return
+    tokenizer = loading.read_tokenizer(root)
+    per_frame = math.ceil(config.grid / 2) ** 2  # visual tokens per frame, after the projector's 2x2 merge
+
+    def length(n: int) -> int:
+        text = query if query is not None and "<image>" in query else make_query(config.prompt_style, n, query)
+        return len(prompt_ids(tokenizer, text, n)) + n * (per_frame - 1)
+
+    if length(count) <= config.max_length:
+        return
+    fits = max((n for n in range(1, count) if length(n) <= config.max_length), default=0)
+    raise UserError(f"{flag}: {count} frames make a prompt of {length(count)} tokens, more than the "
+                    f"{config.max_length} this checkpoint takes: use at most {fits} frames")
 
 
 def _uniform(n: int, k: int) -> list[int]:
@@ -87,6 +116,7 @@ def _open_video(path: Path):
     from videocap.video import import_decord
 
     decord = import_decord()
+    decord.logging.set_level(decord.logging.QUIET)  # its decoder's own messages would break the one-line error
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0))
     except Exception as exc:  # decord raises its own error types for bad input

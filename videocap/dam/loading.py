@@ -92,6 +92,9 @@ def read_config(root: Path, name: str, prompt_style: str | None = None) -> DamCo
         raise DamLoadError(f"unknown prompt style {prompt_style!r}: use one of {', '.join(PROMPT_STYLES)}")
     top_path = root / "config.json"
     top = read_json(top_path)
+    if top.get("model_type") != "llava_llama":
+        raise DamLoadError(f"{top_path}: model_type {top.get('model_type')!r}, not a DAM checkpoint's 'llava_llama' "
+                           "(the file is damaged or from another model)")
     with _blame(top_path):
         select_layer, aspect = read_top_level(top)
     # Checkpoints written by videocap record their prompt style; NVIDIA's say it only in their name.

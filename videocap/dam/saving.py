@@ -7,12 +7,14 @@ NVIDIA's loader read what videocap's training wrote.
     <out>/mm_projector/                    config.json, model.safetensors
     <out>/context_provider/                config.json, model.safetensors
 
-The folder is written next to its destination and renamed into place when complete.
+The folder is written next to its destination and renamed into place when complete, with the marker file
+``videocap-checkpoint.json`` that lets a later run replace it (``videocap.dam.outdir``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +25,7 @@ from safetensors.torch import save_file
 
 from videocap.dam.config import OWN_PARTS, TOWER_PREFIX
 from videocap.dam.model import DamModel
+from videocap.dam.outdir import check_out_dir, replace_dir
 
 SPECIAL_TOKEN = {"lstrip": False, "normalized": False, "rstrip": False, "single_word": False}
 
@@ -64,19 +67,25 @@ def _configs(model: DamModel) -> dict[str, dict[str, Any]]:
 
 def save_pretrained(model: DamModel, out_dir: str | Path, tokenizer_model: bytes,
                     dtype: torch.dtype = torch.float32) -> Path:
-    """Write ``model`` (with the SentencePiece ``tokenizer_model`` bytes) to ``out_dir``, replacing it."""
-    out = Path(out_dir)
+    """Write ``model`` (with the SentencePiece ``tokenizer_model`` bytes) to ``out_dir``: a new or empty folder,
+    or a videocap checkpoint, which it replaces (anything else is a ``UserError``, see ``outdir``)."""
+    out = check_out_dir(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a checkpoint gets the usual permissions
         _write(model, tmp, tokenizer_model, dtype)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write(model: DamModel, root: Path, tokenizer_model: bytes, dtype: torch.dtype) -> None:

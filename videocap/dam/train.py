@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 from tqdm import tqdm
 
 from videocap.dam.config import synthetic_config
 from videocap.dam.datasets import EncodedSet, cached_encoding, load_examples
 from videocap.dam.model import DamModel, Prepared
+from videocap.dam.outdir import read_architecture
 from videocap.dam.prompt import SYSTEM, make_query
 from videocap.dam.saving import save_pretrained
 from videocap.dam.tokenizer import DamTokenizer
@@ -84,12 +84,7 @@ def load_init(init: str, texts: Sequence[str], device: str | torch.device) -> tu
     """``init`` is an architecture file (.yaml/.json) for a new model, or a checkpoint folder or hub id."""
     path = Path(init)
     if path.suffix in {".yaml", ".yml", ".json"}:
-        if not path.is_file():
-            raise UserError(f"--init {init}: no such architecture file")
-        arch = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(arch, dict):
-            raise UserError(f"--init {init}: expected a mapping of architecture sizes")
-        return new_model(arch, texts, device)
+        return new_model(read_architecture(init), texts, device)
     model = DamModel.from_pretrained(init, device=device, dtype=torch.float32 if str(device) == "cpu" else None)
     return model, model.tokenizer.model_proto
 
