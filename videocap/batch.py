@@ -201,7 +201,7 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
             elif pending:
                 run_local(out, pending, settings, jobs or default_jobs(settings), group, record)
     finally:
-        index.compact()
+        index.compact([video.folder for video in plan])
         summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 

@@ -100,8 +100,11 @@ class Index:
         finally:
             os.close(fd)
 
-    def compact(self) -> None:
-        """Rewrite the index with the latest rows only; Parquet copies when pyarrow is installed."""
+    def compact(self, order: list[str] | None = None) -> None:
+        """Rewrite the index with the latest rows only, the folders of ``order`` first in that order (then any
+        others, from earlier batches); Parquet copies when pyarrow is installed."""
+        rank = {folder: n for n, folder in enumerate(order or [])}
+        self.entries = dict(sorted(self.entries.items(), key=lambda item: rank.get(item[0], len(rank))))
         rows = self.rows()
         atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         self._torn = False
