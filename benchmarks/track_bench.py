@@ -54,11 +54,11 @@ def videocap_loop(video: Path, model: str, classes: list[str], imgsz: int, conf:
     return len(result.frame_range) / (time.perf_counter() - start)
 
 
-def make_clip(minutes: float, out: Path) -> Path:
-    """A 720p clip of the given length: the sample, scaled and looped (ffmpeg, fast preset)."""
+def make_clip(minutes: float, out: Path, size: str = "1280x720") -> Path:
+    """A clip of the given length and size (720p by default): the sample, scaled and looped (ffmpeg, fast preset)."""
     if not out.exists():
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1",
-                        "-i", str(SAMPLE), "-t", str(minutes * 60), "-vf", "scale=1280:720", "-c:v", "libx264",
+                        "-i", str(SAMPLE), "-t", str(minutes * 60), "-vf", f"scale={size.replace('x', ':')}", "-c:v", "libx264",
                         "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)], check=True)
     return out
 
@@ -97,10 +97,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--size", default="1280x720", help="frame size of the memory clips")
     args = parser.parse_args()
     classes = args.classes or ["circle", "square", "triangle", "star"]
     imgsz = args.imgsz or YoloTracker(args.model, classes).imgsz
+    if not args.skip_speed:
+        speed(args, classes, imgsz)
+    if args.skip_memory:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in (1.0, args.long_minutes):
+            clip = make_clip(minutes, Path(tmp) / f"long_{minutes:g}min.mp4", args.size)
+            rss, seconds = peak_rss_mb(clip, args.model, classes, Path(tmp) / "t.json")
+            frames = probe(clip).frame_count
+            print(f"peak RSS, {minutes:g}-minute {args.size} clip ({frames} frames): {rss:7.0f} MB "
+                  f"({seconds:.0f} s, {frames / seconds:.1f} frames/s)", flush=True)
 
+
+def speed(args, classes: list[str], imgsz: int) -> None:
     import torch
 
     info = probe(args.video)
@@ -114,16 +129,6 @@ def main() -> None:
     print(f"ultralytics model.track loop: {best_theirs:7.1f} frames/s")
     print(f"videocap track_video:         {best_ours:7.1f} frames/s")
     print(f"ratio videocap / ultralytics: {best_ours / best_theirs:7.2f}x")
-
-    if args.skip_memory:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        for minutes in (1.0, args.long_minutes):
-            clip = make_clip(minutes, Path(tmp) / f"long_{minutes:g}min.mp4")
-            rss, seconds = peak_rss_mb(clip, args.model, classes, Path(tmp) / "t.json")
-            frames = probe(clip).frame_count
-            print(f"peak RSS, {minutes:g}-minute 720p clip ({frames} frames): {rss:7.0f} MB "
-                  f"({seconds:.0f} s, {frames / seconds:.1f} frames/s)")
 
 
 if __name__ == "__main__":

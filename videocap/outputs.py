@@ -121,7 +121,7 @@ def write_outputs(result: CaptionResult, out: Path, video: Video | None, progres
         result.timing.update(mux_mkv(result, out / VIDEO, out / MKV))
     if started is not None:
         result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
-    write_json(out / CAPTIONS_JSON, result.to_json())
+    write_json(out / CAPTIONS_JSON, result.to_json(lazy=True))
 
 
 def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> None:

@@ -50,7 +50,7 @@ def write_tracks(path: str | Path, settings: TrackSettings, out_file: str | Path
     video = Video(path)
     ensure_writable_dir(Path(out_file).parent)
     result = _track(video, settings, tracker, progress)
-    write_json(out_file, result.to_json())
+    write_json(out_file, result.to_json(lazy=True))
     return result
 
 
@@ -91,7 +91,7 @@ def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | 
     if result is None:
         result = _track(video, unfiltered, tracker, progress)
         if use_cache:
-            cache.store(key, result.to_json())
+            cache.store(key, result.to_json(lazy=True))
         result.timing["tracking_cached"] = False
     else:
         result.timing = {"track_seconds": 0.0, "tracking_cached": True}
