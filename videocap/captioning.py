@@ -27,7 +27,7 @@ class CaptionJob:
     """One caption to make: a segment of a track, with the frames DAM sees."""
 
     track: Track
-    frames: list[TrackFrame]  # the segment's frames
+    frames: Sequence[TrackFrame]  # the segment's frames
     keyframes: list[TrackFrame]
     start: float
     end: float
@@ -41,13 +41,13 @@ class CaptionJob:
                        [f.index for f in self.keyframes], text)
 
 
-def segments(track: Track, seconds: float | None, min_frames: int = 3) -> list[list[TrackFrame]]:
+def segments(track: Track, seconds: float | None, min_frames: int = 3) -> list[Sequence[TrackFrame]]:
     """The track's frames cut into ``seconds``-long pieces from its first frame (one piece when None).
 
     A last piece shorter than ``min_frames`` frames joins the one before it.
     """
     if not seconds:
-        return [list(track.frames)]
+        return [track.frames]  # as it is: frames kept on disk stay there
     pieces: list[list[TrackFrame]] = []
     current_bin = None
     for frame in track.frames:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,7 +104,7 @@ class Track:
 
     id: int
     class_name: str
-    frames: list[TrackFrame] = field(default_factory=list)
+    frames: Sequence[TrackFrame] = field(default_factory=list)  # a list, or on disk (framestore.StoredFrames)
     keyframes: list[int] = field(default_factory=list)  # positions in ``frames`` (sorted; repeats for short tracks)
     captions: list[Caption] = field(default_factory=list)
 
