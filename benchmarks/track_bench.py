@@ -74,6 +74,53 @@ sys.exit(code)
 """
 
 
+# What grows with a video's length, without decoding or YOLO: a TrackBuilder fed synthetic 720p
+# detections (6 moving discs a frame, masks as compressed as real ones), then tracks.json written as
+# pipeline.write_tracks writes it. Minutes of video in, peak RSS out.
+TRACKS_ONLY_CODE = """
+import inspect, sys, zlib
+import numpy as np
+from videocap.detections import Detections
+from videocap.files import write_json
+from videocap.masks import BoxMask
+from videocap.pipeline import _kept
+from videocap.results import FrameRange, TrackingResult, VideoInfo
+from videocap.settings import TrackSettings
+from videocap.tracking import TrackBuilder
+
+frames, objects, size = int(float(sys.argv[1]) * 60 * 25), 6, (1280, 720)
+variants = []
+for r in range(40, 60):
+    yy, xx = np.ogrid[:2 * r, :2 * r]
+    variants.append((2 * r, zlib.compress(np.packbits((yy - r + 0.5) ** 2 + (xx - r + 0.3) ** 2 < r * r).tobytes())))
+builder = TrackBuilder()
+for i in range(frames):
+    masks, boxes = [], []
+    for k in range(objects):
+        side, bits = variants[(i + k) % len(variants)]
+        x0, y0 = (100 + 180 * k + i) % 1100, (50 + 90 * k + i // 3) % 600
+        masks.append(BoxMask(x0, y0, side, side, size, bytes(bytearray(bits))))
+        boxes.append((x0, y0, x0 + side, y0 + side))
+    builder.add(Detections(i, i / 25, np.array(boxes, np.float32), np.full(objects, 0.9, np.float32),
+                           ("circle",) * objects, np.arange(1, objects + 1), tuple(masks)))
+info = VideoInfo("synthetic.mp4", 25.0, frames, *size, frames / 25, False, "h264")
+result = _kept(TrackingResult(info, TrackSettings(classes=("circle",)), FrameRange(0, frames), builder.tracks()))
+lazy = {"lazy": True} if "lazy" in inspect.signature(result.to_json).parameters else {}
+write_json(sys.argv[2], result.to_json(**lazy))
+print(f"peak_kb={int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])}", file=sys.stderr)
+"""
+
+
+def tracks_only_rss_mb(minutes: float, out_json: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of building and writing the tracks of ``minutes`` of synthetic 720p video."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", TRACKS_ONLY_CODE, str(minutes), str(out_json)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"tracks-only run failed: {proc.stderr.strip().splitlines()[-3:]}")
+    return int(proc.stderr.rsplit("peak_kb=", 1)[1].split()[0]) / 1024, time.perf_counter() - start
+
+
 def peak_rss_mb(video: Path, model: str, classes: list[str], out_json: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of one ``videocap track`` process."""
     cmd = [sys.executable, "-c", PEAK_RSS_CODE, "track", str(video), "--model", model, "--out", str(out_json)]
@@ -99,9 +146,19 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--size", default="1280x720", help="frame size of the memory clips")
+    parser.add_argument("--tracks-only", action="store_true",
+                        help="memory of the tracks and tracks.json alone (synthetic 720p detections, no decoding "
+                             "or YOLO): what grows with length, measured in seconds instead of an hour")
     args = parser.parse_args()
     classes = args.classes or ["circle", "square", "triangle", "star"]
-    imgsz = args.imgsz or YoloTracker(args.model, classes).imgsz
+    imgsz = None if args.tracks_only else args.imgsz or YoloTracker(args.model, classes).imgsz
+    if args.tracks_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            for minutes in (1.0, args.long_minutes):
+                rss, seconds = tracks_only_rss_mb(minutes, Path(tmp) / "t.json")
+                print(f"peak RSS, tracks of {minutes:g} minutes of 720p (6 objects a frame, no model): "
+                      f"{rss:7.0f} MB ({seconds:.0f} s)", flush=True)
+        return
     if not args.skip_speed:
         speed(args, classes, imgsz)
     if args.skip_memory:

@@ -228,3 +228,23 @@ def test_bad_arguments_exit_2(args, message, clips, tmp_path, capsys):
     inputs = args if args[0] != "--engine" else [str(clips), *args]
     assert main(["batch", *inputs, "--class", "circle", "--demo", "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sampled_captions_are_those_of_caption(clips, tmp_path):
+    """Seeded sampling: each video is batched alone, so its captions do not depend on the other videos."""
+    base = batch_settings()
+    sampled = BatchSettings(base.track, CaptionSettings.from_config(DEMO, max_new_tokens=int(TOKENS), temperature=1.5,
+                                                                    top_p=1.0, seed=3), render=False)
+    run_batch([clips / "clip0.mp4", clips / "clip2.mp4"], tmp_path / "batch", sampled, progress=False)
+    for name in ("clip0", "clip2"):
+        alone = caption_video(clips / f"{name}.mp4", sampled.track, sampled.caption, tmp_path / name, progress=False,
+                              render=False)
+        assert captions_json(tmp_path / "batch" / name)["tracks"] == json.loads(json.dumps(alone.to_json()["tracks"]))
+
+
+def test_only_greedy_or_unseeded_captions_share_batches():
+    from videocap.batch_worker import shares_batches
+
+    assert shares_batches(CaptionSettings(temperature=0.0, seed=0))
+    assert shares_batches(CaptionSettings(temperature=0.7, seed=None))
+    assert not shares_batches(CaptionSettings(temperature=0.7, seed=0))

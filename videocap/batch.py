@@ -40,9 +40,10 @@ LIST_SUFFIXES = {".txt", ".list", ".lst"}
 ENGINES = ("local", "ray")
 
 
-
 @dataclass
 class BatchSummary:
+    """What a batch run did: videos in all, skipped as already done, done now, failed."""
+
     total: int
     skipped: int = 0
     done: int = 0

@@ -33,7 +33,7 @@ def video_row(video, settings_key: str, result: CaptionResult | None = None, err
     return {
         "kind": "video", "video": str(video.path), "output": video.folder,
         "status": "failed" if error is not None else "ok", "error": error,
-        "sha256": video.sha256, "settings_key": settings_key,
+        "sha256": result.video_sha256 if result else video.sha256, "settings_key": settings_key,
         "tracks": len(result.tracks) if result else 0, "captions": result.caption_count if result else 0,
         "frames": len(result.frame_range) if result else 0,
         "timing": dict(result.timing) if result else {}, "files": list(files or []),

@@ -66,6 +66,17 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
+def shares_batches(settings: CaptionSettings) -> bool:
+    """Whether videos' tracks may share DAM batches without changing any caption.
+
+    Greedy captions do not depend on the batch; seeded sampling draws each batch with one seed, so a
+    video's captions would depend on which other videos share its batches (and a Ray run forms groups
+    in the order videos finish tracking): then each video is batched alone, as ``caption`` does, and
+    its captions are exactly those of ``caption``, on either engine.
+    """
+    return settings.temperature <= 0 or settings.seed is None
+
+
 class Worker:
     """The models of one process, loaded at first use and reused for every video after."""
 
@@ -88,20 +99,19 @@ class Worker:
         return plan_captions(opened, tracking, sha, self.caption_settings, started)
 
     def caption(self, runs: list[CaptionRun]) -> dict[int, str]:
-        """Caption the runs' tracks in shared batches; the errors, by position in ``runs``. When a shared
-        batch fails, each video is captioned alone, so that only the bad one fails."""
-        try:
-            self.model = caption_runs(runs, self.caption_settings, self.model, progress=False)
-            return {}
-        except Exception as exc:  # noqa: BLE001 - one video's failure must not stop the batch
-            if len(runs) == 1:
-                return {0: one_line(exc)}
-        errors = {}
-        for n, run in enumerate(runs):
-            for track in run.result.tracks:
-                track.captions.clear()
-            errors.update({n: error for error in self.caption([run]).values()})
-        return errors
+        """Caption the runs' tracks, in shared batches when ``shares_batches``; the errors, by position in
+        ``runs``. When a shared batch fails, each video is captioned alone, so that only the bad one fails."""
+        if len(runs) <= 1 or shares_batches(self.caption_settings):
+            try:
+                self.model = caption_runs(runs, self.caption_settings, self.model, progress=False)
+                return {}
+            except Exception as exc:  # noqa: BLE001 - one video's failure must not stop the batch
+                if len(runs) == 1:
+                    return {0: one_line(exc)}
+            for run in runs:
+                for track in run.result.tracks:
+                    track.captions.clear()
+        return {n: error for n, run in enumerate(runs) for error in self.caption([run]).values()}
 
     def write(self, video: BatchVideo, run: CaptionRun) -> Rows:
         result = write_run(run, self.out / video.folder, self.settings.render, progress=False)
