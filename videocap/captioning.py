@@ -4,7 +4,8 @@
 each segment's keyframes; ``caption_jobs`` takes the frames of the keyframe span once, in order, and
 captions the jobs in batches across tracks: a batch runs as soon as enough jobs have all their frames,
 and frames are dropped once no waiting job needs them, so memory does not grow with the video's
-length. Captions come out as a generator, in the order they are made.
+length. Captions come out as a generator, in the order they are made. ``caption_videos`` does the same
+for several videos at once (``videocap batch``), their jobs filling the same batches.
 """
 
 from __future__ import annotations
