@@ -116,7 +116,9 @@ def output_folders(videos: Sequence[Path]) -> list[str]:
 
 
 def plan_batch(videos: Sequence[Path]) -> list[BatchVideo]:
-    return [BatchVideo(path, folder, _sha(path)) for path, folder in zip(videos, output_folders(videos))]
+    """Each video (by its absolute path: Ray's workers may run elsewhere) with its folder and content hash."""
+    return [BatchVideo(Path(os.path.abspath(path)), folder, _sha(path))
+            for path, folder in zip(videos, output_folders(videos))]
 
 
 def _sha(path: Path) -> str | None:
@@ -198,7 +200,7 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
             if engine == "ray" and pending:
                 from videocap.batch_ray import RayOptions, run_ray
 
-                run_ray(out, pending, settings, ray_options or RayOptions(), group, record)
+                run_ray(out.absolute(), pending, settings, ray_options or RayOptions(), group, record)
             elif pending:
                 run_local(out, pending, settings, jobs or default_jobs(settings), group, record)
     finally:
