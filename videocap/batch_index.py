@@ -4,7 +4,8 @@ A video row: ``{"kind": "video", "video", "output" (its folder under DIR), "stat
 "error", "sha256", "settings_key", "tracks", "captions", "frames", "timing", "files", "finished"}``; each is
 followed by its tracks' rows: ``{"kind": "track", "video", "output", "id", "class", "label", "first_frame",
 "last_frame", "first_time", "last_time", "num_frames", "mean_score", "captions": [{"start", "end",
-"text"}]}``.
+"text"}]}``. In ``timing``, ``caption_seconds`` is that of the DAM batches the video shared with the other
+videos of its group, and ``total_seconds`` runs from its tracking's start to its folder's last file.
 
 While a batch runs, each finished video's rows are appended in one write and synced, so an interrupt or a
 crash loses nothing that finished (a line torn by a crash is skipped when read); a video run again appends
