@@ -32,7 +32,7 @@ from videocap.yolo import YoloTracker, load_yolo  # noqa: E402
 from videocap.video import probe  # noqa: E402
 
 SAMPLE = REPO / "samples" / "shapes.mp4"
-SAMPLE_MODEL = REPO / "samples" / "models" / "shapes-yolo11n-seg.pt"
+SAMPLE_MODEL = REPO / "videocap" / "data" / "models" / "shapes-yolo11n-seg.pt"
 
 
 def ultralytics_loop(video: Path, model: str, classes: list[str], imgsz: int, conf: float) -> float:

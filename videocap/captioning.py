@@ -77,7 +77,7 @@ def make_jobs(tracks: Sequence[Track], hold: float, end_time: float, segment_sec
                 keyframes = track.keyframe_frames
             else:
                 piece = Track(track.id, track.class_name, frames)
-                positions = select_keyframes(piece, track_settings.keyframes, track_settings.keyframe_method)
+                positions = select_keyframes(piece, track_settings.keyframe_count, track_settings.keyframe_method)
                 keyframes = [frames[i] for i in positions]
             start = frames[0].time
             end = pieces[n + 1][0].time if n + 1 < len(pieces) else min(frames[-1].time + hold, end_time)
@@ -113,15 +113,18 @@ def check_dam_available(dam: str | None) -> None:
     loading.resolve(dam)
 
 
-def load_dam(settings: CaptionSettings):
-    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had."""
+def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
+    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had.
+
+    ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries."""
     import torch
 
     from videocap.dam import DamModel
 
     dtype = None if settings.dtype is None else getattr(torch, settings.dtype)
     try:
-        return DamModel.from_pretrained(settings.dam, device=dam_device(settings.device), dtype=dtype)
+        return DamModel.from_pretrained(settings.dam, device=dam_device(settings.device), dtype=dtype,
+                                        prompt_style=prompt_style)
     except (RuntimeError, AssertionError) as exc:
         if "CUDA" in str(exc) or "cuda" in str(exc):
             raise UserError(f"--device {settings.device}: {str(exc).splitlines()[0]}") from exc

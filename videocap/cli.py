@@ -14,8 +14,19 @@ from pathlib import Path
 import click
 
 from videocap.errors import UserError
-from videocap.settings import (DEFAULT_DAM, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
-                               DTYPES, KEYFRAME_METHODS, CaptionSettings, ImageSettings, TrackSettings, load_config)
+from videocap.settings import (
+    DEFAULT_DAM,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_MODEL,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
+    DTYPES,
+    KEYFRAME_METHODS,
+    CaptionSettings,
+    ImageSettings,
+    TrackSettings,
+    load_config,
+)
 
 MAIN_EXAMPLES = """\b
 Examples:
@@ -62,6 +73,26 @@ RENDER_EXAMPLES = """\b
 Examples:
   videocap render out/captions.json                      # rewrite out/captioned.mp4, .mkv and subtitles
   videocap render out/captions.json --video moved/clip.mp4 --out again/
+"""
+
+DESCRIBE_EXAMPLES = """\b
+Examples:
+  videocap describe photo.jpg --mask dog.png --dam nvidia/DAM-3B
+  videocap describe clip.mp4 --mask m0.png --mask m1.png --mask m2.png --mask m3.png \\
+      --mask m4.png --mask m5.png --mask m6.png --mask m7.png --dam ~/models/DAM-3B-Video --stream
+  videocap describe clip.mp4 --mask masks/ --frames 8 --dam ~/models/DAM-3B-Video --temperature 0
+  videocap describe photo.jpg --mask dog.png --dam nvidia/DAM-3B --query "What is the dog doing?"
+"""
+
+TRAIN_EXAMPLES = """\b
+Examples:
+  # the bundled demo captioner (videocap/data/models/shapes-dam), on the CPU:
+  videocap train-dam --data shapes:2000 --init videocap/data/configs/demo-dam.yaml --out runs/shapes-dam \\
+      --steps 4000 --aux-weight 0.5 --threads 1
+  videocap train-dam --data shapes:2000 --data shapes-stills:1500 --init runs/shapes-dam \\
+      --out runs/shapes-dam-final --steps 600 --lr 3e-4 --vision-lr 5e-4 --threads 2
+  # fine-tune DAM-3B-Video on your own items (one JSON per line: frames, masks, caption), LLM frozen:
+  videocap train-dam --data items.jsonl --init nvidia/DAM-3B-Video --out dam-tuned --freeze llm --device cuda
 """
 
 SUBTITLE_EXAMPLES = """\b
@@ -121,7 +152,7 @@ tracking_options = _options(
                  help="Drop tracks seen in fewer processed frames [config; default 3]."),
     click.option("--min-score", type=click.FloatRange(0, 1), default=None,
                  help="Drop tracks whose mean detection score is lower [config; default 0.35]."),
-    click.option("--keyframes", type=click.IntRange(min=1), default=None,
+    click.option("--keyframes", "keyframe_count", type=click.IntRange(min=1), default=None,
                  help="Keyframes per track [config; default 8, what DAM-3B-Video takes]."),
     click.option("--keyframe-method", type=click.Choice(KEYFRAME_METHODS), default=None,
                  help="uniform: evenly spread in time; quality: large, confident, uncut views spread over "
@@ -397,13 +428,79 @@ def _output_list(outputs: dict) -> str:
     return ", ".join(names + ([f"{per_track} per-track subtitle files"] if per_track else []))
 
 
-from videocap.dam.cli import describe  # noqa: E402
+@cli.command(epilog=DESCRIBE_EXAMPLES)
+@click.argument("media", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mask", "masks", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+              help="Mask image (non-zero pixels are the object), one per sampled frame and repeatable; "
+                   "or a folder holding one mask per video frame (sorted by name).")
+@click.option("--dam", required=True, metavar="PATH_OR_ID",
+              help="DAM checkpoint: a folder in the official layout or a hub id (nvidia/DAM-3B, nvidia/DAM-3B-Video).")
+@click.option("--query", default=None,
+              help="Question about the object, or a full query with one <image> per frame. "
+                   "Default: the checkpoint's own query.")
+@click.option("--frames", "num_frames", default=8, show_default=True, type=click.IntRange(1),
+              help="Frames to sample when --mask is a folder (among frames whose mask is not empty).")
+@click.option("--temperature", default=DEFAULT_TEMPERATURE, show_default=True, type=click.FloatRange(0),
+              help="0 = greedy.")
+@click.option("--top-p", default=DEFAULT_TOP_P, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--max-new-tokens", default=DEFAULT_MAX_NEW_TOKENS, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=None, type=int, help="Makes sampling repeatable.")
+@click.option("--stream", is_flag=True, help="Print the description as it is generated.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1... Default: CUDA when available.")
+@click.option("--dtype", default="auto", show_default=True, type=click.Choice(("auto",) + DTYPES),
+              help="auto = bfloat16 on GPU, float32 on CPU.")
+@click.option("--prompt-style", default="auto", show_default=True, type=click.Choice(["auto", "dam-3b", "dam-3b-video"]),
+              help="Default queries of DAM-3B (image only) or DAM-3B-Video; auto = from the checkpoint's name.")
+def describe(media: Path, masks: tuple[Path, ...], num_frames: int, stream: bool, prompt_style: str, **flags) -> None:
+    """Describe the masked object in MEDIA (an image, or a video) in detail with DAM.
 
-cli.add_command(describe)
+    An image takes one --mask. For a video, give one --mask per frame to use: that many frames are
+    sampled uniformly over the video, in order. Or give a folder with one mask per video frame:
+    --frames frames are then sampled uniformly among those whose mask is not empty.
+    """
+    from videocap.pipeline import describe_object
 
-from videocap.dam.train_cli import train_dam  # noqa: E402
+    settings = CaptionSettings.from_config({}, **flags)
+    style = None if prompt_style == "auto" else prompt_style
+    for piece in describe_object(media, list(masks), settings, num_frames, style, stream):
+        click.echo(piece, nl=not stream)
+    if stream:
+        click.echo()
 
-cli.add_command(train_dam)
+
+@cli.command("train-dam", epilog=TRAIN_EXAMPLES)
+@click.option("--data", "datasets", required=True, multiple=True,
+              help="A .jsonl of {frames, masks, caption} items; shapes:N for N generated shape clips (8 frames); "
+                   "shapes-stills:N for still frames of N clips. Repeat to mix sets: they take turns, a batch each.")
+@click.option("--init", "init", required=True, help="A DAM checkpoint (folder or hub id) to fine-tune, or an "
+                                                    "architecture file (.yaml) for a new model.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Model folder (official DAM layout); training state goes to OUT.state/.")
+@click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the LLM.")
+@click.option("--vision-lr", type=float, default=2e-3, show_default=True,
+              help="Learning rate of the tower, context provider and projector.")
+@click.option("--freeze", type=click.Choice(["vision", "llm"]), multiple=True, help="Keep a part fixed.")
+@click.option("--aux-weight", type=float, default=0.0, show_default=True,
+              help="Weight of the auxiliary attribute losses (shapes data only).")
+@click.option("--save-every", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT and OUT.state/.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch CPU threads.")
+@click.option("--device", default=None, help="cpu, cuda, ... [default: CUDA when present].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes generating shapes data.")
+def train_dam(datasets: tuple[str, ...], init: str, out: Path, resume: bool, device: str | None, processes: int,
+              **training) -> None:
+    """Train or fine-tune DAM on (frames, masks, caption) items; saves in the official checkpoint layout."""
+    from videocap.dam.train import TrainSettings
+    from videocap.dam.train import train_dam as run
+
+    settings = TrainSettings(**{**training, "freeze": tuple(training["freeze"])})
+    run(datasets, init, out, settings, device=device, processes=processes, resume=resume, echo=echo_err)
+    echo_err(f"wrote {out}")
 
 
 def main(argv: list[str] | None = None) -> int:

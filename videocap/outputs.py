@@ -81,7 +81,7 @@ def write_subtitles(result: CaptionResult, out: Path) -> dict[str, float]:
 def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, float]:
     """The captioned MP4's video and audio with one ASS subtitle stream per track (titled, language-tagged)."""
     started = time.perf_counter()
-    writer = AssWriter(result)
+    writer = AssWriter(result)  # places all tracks together once: each stream has its captions where captions.ass does
     tmp_path = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
     with tempfile.TemporaryDirectory(prefix=".videocap-subs-", dir=out_path.parent) as folder:
         inputs, maps, metadata = ["-i", str(video)], ["-map", "0:v:0", "-map", "0:a?"], []

@@ -22,17 +22,38 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from videocap import cache
-from videocap.captioning import (CaptionJob, caption_videos, check_dam_available, describe, keyframe_span, load_dam,
-                                 make_jobs)
+from videocap.captioning import (
+    CaptionJob,
+    caption_videos,
+    check_dam_available,
+    describe,
+    keyframe_span,
+    load_dam,
+    make_jobs,
+)
 from videocap.errors import UserError
 from videocap.files import ensure_writable_dir, write_json
 from videocap.images import list_photos, output_names, photo_objects, read_photo
 from videocap.keyframes import select_keyframes
-from videocap.outputs import write_outputs, write_photo_outputs, write_subtitles as write_subtitle_files
+from videocap.outputs import write_outputs, write_photo_outputs
+from videocap.outputs import write_subtitles as write_subtitle_files
 from videocap.progress import progress_bar
-from videocap.results import (Caption, CaptionResult, PhotoResult, Track, TrackingResult, read_captions)
+from videocap.results import (
+    Caption,
+    CaptionResult,
+    PhotoResult,
+    Track,
+    TrackingResult,
+    read_captions,
+)
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
-from videocap.tracking import TrackBuilder, Tracker, keep_track, make_tracker, track_frames
+from videocap.tracking import (
+    TrackBuilder,
+    Tracker,
+    keep_track,
+    make_tracker,
+    track_frames,
+)
 from videocap.video import Frame, Video
 
 OnCaption = Callable[[Track, Caption], None]
@@ -74,7 +95,7 @@ def _kept(result: TrackingResult) -> TrackingResult:
     settings = result.settings
     tracks = [t for t in result.tracks if keep_track(t, settings)]
     for track in tracks:
-        track.keyframes = select_keyframes(track, settings.keyframes, settings.keyframe_method)
+        track.keyframe_positions = select_keyframes(track, settings.keyframe_count, settings.keyframe_method)
     return dataclasses.replace(result, tracks=tracks)
 
 
@@ -277,3 +298,26 @@ def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None
     out = ensure_writable_dir(out_dir or Path(captions_json).parent)
     write_subtitle_files(result, out)
     return result
+
+
+def describe_object(media: str | Path, masks: list[Path], settings: CaptionSettings, num_frames: int = 8,
+                    prompt_style: str | None = None, stream: bool = False) -> Iterator[str]:
+    """DAM's description of one masked object in an image or a video (``videocap describe``), in pieces as
+    it is generated when ``stream``, else in one piece. ``settings.query`` may be a question or a full query
+    with one ``<image>`` per frame."""
+    from videocap.dam.inputs import load_inputs
+
+    frames, frame_masks = load_inputs(Path(media), tuple(Path(m) for m in masks), num_frames)
+    model = load_dam(settings, prompt_style)
+    query = settings.query
+    if query is not None and "<image>" not in query:
+        query = model.default_query(len(frames), query)
+    options = {"max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
+               "top_p": settings.top_p, "seed": settings.seed}
+    try:
+        if stream:
+            yield from model.stream(frames, frame_masks, query, **options)
+        else:
+            yield model.describe(frames, frame_masks, query, **options)
+    except ValueError as exc:  # bad masks or query: the user's to fix
+        raise UserError(str(exc)) from exc

@@ -26,13 +26,13 @@ from videocap.encode import H264Writer
 from videocap.errors import UserError
 from videocap.layout import TextStyle, page_at
 from videocap.masks import BoxMask
+from videocap.placement import Rect, panel_on_right, place_block, stack_panel
 from videocap.progress import progress_bar
 from videocap.results import CaptionResult, FrameRange
 from videocap.video import Video
 
 MASK_ALPHA = 0.45
 BOX_ALPHA = 200  # opacity of caption boxes (0-255)
-Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
 @dataclass
@@ -46,10 +46,6 @@ class DrawObject:
     mask: BoxMask | None
     lines: list[str]  # the caption page to show ([] for none)
     page_key: Hashable = None  # identifies ``lines`` (caption and page) for the bitmap cache
-
-
-def _overlaps(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -79,7 +75,9 @@ class Overlay:
         self.thickness = max(1, round(min(size) / 240))
         self.margin = max(2, self.style.padding)
         self._bitmaps: dict = {}
-        self._choice: dict = {}  # object key -> last placement, kept while it still fits (no flicker)
+        self._choice: dict = {}  # object key -> last placement side, kept while it still fits (no flicker)
+        self.caption_rects: list[Rect] = []  # where the last draw() put caption boxes (near objects and in the panel)
+        self.label_rects: list[Rect] = []  # and the labels
 
     # -- bitmaps --
 
@@ -141,7 +139,7 @@ class Overlay:
         for obj in objects:
             x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
             cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), obj.colour, self.thickness)
-        occupied: list[Rect] = []
+        labels: list[Rect] = []
         for obj in objects:
             bitmap = self._label(obj)
             bh, bw = bitmap.shape[:2]
@@ -150,73 +148,67 @@ class Overlay:
             if y < 0:
                 y = int(max(obj.box[1], 0))
             blit(out, bitmap, x, y)
-            occupied.append((x, y, x + bw, y + bh))
-        boxes = [tuple(int(round(v)) for v in obj.box) for obj in objects]
-        panel: list[DrawObject] = []
+            labels.append(Rect.at(x, y, (bw, bh)))
+        # Captions that fit nowhere near their objects go to the side panel; the captions placed near
+        # objects keep clear of the panel too, which may push more of them into it (it only grows).
+        in_panel: list[int] = []
+        while True:
+            panel = self._panel_layout([objects[n] for n in in_panel], objects)
+            spots, misfits = self._place_captions(objects, in_panel, labels + [r for _, r in panel])
+            if not misfits:
+                break
+            in_panel = sorted(in_panel + misfits)
+        for bitmap, rect in spots.values():
+            blit(out, bitmap, rect.x0, rect.y0)
+        for bitmap, rect in panel:
+            blit(out, bitmap, rect.x0, rect.y0)
+        self.caption_rects = [rect for _, rect in spots.values()] + [rect for _, rect in panel]
+        self.label_rects = labels
+        return out
+
+    def _place_captions(self, objects: list[DrawObject], skip: list[int],
+                        occupied: list[Rect]) -> tuple[dict[int, tuple[np.ndarray, Rect]], list[int]]:
+        """Caption blocks next to their objects (all but ``skip``), in order; and those that fit nowhere."""
+        occupied = list(occupied)
+        boxes = [Rect.of(obj.box) for obj in objects]
+        spots: dict[int, tuple[np.ndarray, Rect]] = {}
+        misfits: list[int] = []
         for n, obj in enumerate(objects):
-            if not obj.lines:
+            if not obj.lines or n in skip:
                 continue
             bitmap = self._caption(obj, with_label=False)
             others = [b for i, b in enumerate(boxes) if i != n]
-            spot = self._place(obj, bitmap.shape[1], bitmap.shape[0], occupied, others)
+            spot = place_block((bitmap.shape[1], bitmap.shape[0]), boxes[n], (self.width, self.height), occupied,
+                               others, self.margin, label_height=self._label(obj).shape[0],
+                               prefer=self._choice.get(obj.key))
             if spot is None:
-                panel.append(obj)
+                misfits.append(n)
                 continue
-            x, y = spot
-            blit(out, bitmap, x, y)
-            occupied.append((x, y, x + bitmap.shape[1], y + bitmap.shape[0]))
-        if panel:
-            self._draw_panel(out, panel, objects)
-        return out
+            self._choice[obj.key] = spot.side
+            spots[n] = (bitmap, spot.rect)
+            occupied.append(spot.rect)
+        return spots, misfits
 
-    def _candidates(self, obj: DrawObject, width: int, height: int) -> dict[str, tuple[int, int]]:
-        x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
-        gap, label_h = self.margin, self._label(obj).shape[0]
-        clamp_x = lambda x: int(min(max(x, 0), max(self.width - width, 0)))  # noqa: E731
-        clamp_y = lambda y: int(min(max(y, 0), max(self.height - height, 0)))  # noqa: E731
-        return {
-            "below": (clamp_x(x0), y1 + gap),
-            "above": (clamp_x(x0), y0 - label_h - gap - height),
-            "right": (x1 + gap, clamp_y(y0)),
-            "left": (x0 - gap - width, clamp_y(y0)),
-        }
+    def _panel_layout(self, entries: list[DrawObject], objects: list[DrawObject]) -> list[tuple[np.ndarray, Rect]]:
+        """Captions that fit nowhere near their objects, in the side panel (``stack_panel``): each bitmap and
+        where it goes, a "+N more" box last when the column cannot hold them all."""
+        if not entries:
+            return []
+        bitmaps = [self._caption(obj, with_label=True) for obj in entries]
+        panel = stack_panel([(b.shape[1], b.shape[0]) for b in bitmaps], (self.width, self.height),
+                            panel_on_right([(o.box[0] + o.box[2]) / 2 for o in objects], self.width), self.margin,
+                            lambda count: self._more(count).shape[1::-1])
+        layout = list(zip(bitmaps, panel.entries))
+        if panel.more is not None:
+            layout.append((self._more(len(entries) - len(panel.entries)), panel.more))
+        return layout
 
-    def _place(self, obj: DrawObject, width: int, height: int, occupied: list[Rect],
-               others: list[Rect]) -> tuple[int, int] | None:
-        candidates = self._candidates(obj, width, height)
-        previous = self._choice.get(obj.key)
-        order = ([previous] if previous in candidates else []) + [k for k in candidates if k != previous]
-        own = tuple(int(round(v)) for v in obj.box)
-        for avoid_objects in (True, False):
-            for name in order:
-                x, y = candidates[name]
-                rect = (x, y, x + width, y + height)
-                if x < 0 or y < 0 or rect[2] > self.width or rect[3] > self.height:
-                    continue
-                if _overlaps(rect, own) or any(_overlaps(rect, r) for r in occupied):
-                    continue
-                if avoid_objects and any(_overlaps(rect, r) for r in others):
-                    continue
-                self._choice[obj.key] = name
-                return x, y
-        return None
-
-    def _draw_panel(self, out: np.ndarray, entries: list[DrawObject], objects: list[DrawObject]) -> None:
-        """Captions that fit nowhere near their objects, stacked in a column on the side with fewer objects."""
-        centres = [(o.box[0] + o.box[2]) / 2 for o in objects]
-        right = np.mean(centres) <= self.width / 2 if centres else True
-        y = self.margin
-        for n, obj in enumerate(entries):
-            bitmap = self._caption(obj, with_label=True)
-            bh, bw = bitmap.shape[:2]
-            if y + bh > self.height - self.margin and n > 0:
-                more = self._text_block([f"+{len(entries) - n} more"], (200, 200, 200))
-                x = self.width - more.shape[1] - self.margin if right else self.margin
-                blit(out, more, x, min(y, self.height - more.shape[0]))
-                return
-            x = max(self.width - bw - self.margin, 0) if right else self.margin
-            blit(out, bitmap, x, y)
-            y += bh + self.margin
+    def _more(self, count: int) -> np.ndarray:
+        """The panel's "+N more" box."""
+        key = ("more", None, count)  # no object's key: forget() keeps it
+        if key not in self._bitmaps:
+            self._bitmaps[key] = self._text_block([f"+{count} more"], (200, 200, 200))
+        return self._bitmaps[key]
 
 
 # -- the captioned video --

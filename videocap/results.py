@@ -105,7 +105,7 @@ class Track:
     id: int
     class_name: str
     frames: Sequence[TrackFrame] = field(default_factory=list)  # a list, or on disk (framestore.StoredFrames)
-    keyframes: list[int] = field(default_factory=list)  # positions in ``frames`` (sorted; repeats for short tracks)
+    keyframe_positions: list[int] = field(default_factory=list)  # in ``frames`` (sorted; repeat for short tracks)
     captions: list[Caption] = field(default_factory=list)
 
     @property
@@ -134,7 +134,7 @@ class Track:
 
     @property
     def keyframe_frames(self) -> list[TrackFrame]:
-        return [self.frames[i] for i in self.keyframes]
+        return [self.frames[i] for i in self.keyframe_positions]
 
     def to_json(self, with_captions: bool, lazy: bool = False) -> dict:
         """The track as JSON data; ``lazy``: its frames as a generator, made only as a streaming writer
@@ -144,7 +144,7 @@ class Track:
             "first_frame": self.first.index, "last_frame": self.last.index,
             "first_time": round(self.first.time, 4), "last_time": round(self.last.time, 4),
             "num_frames": len(self.frames), "mean_score": round(self.mean_score, 4),
-            "keyframes": [self.frames[i].index for i in self.keyframes],
+            "keyframes": [self.frames[i].index for i in self.keyframe_positions],
         }
         if with_captions:  # readable order: the captions before the (long) per-frame masks
             data.update(label=self.label, colour=self.colour_hex, captions=[c.to_json() for c in self.captions])
@@ -163,9 +163,9 @@ class Track:
                     raise UserError(f"track {data['id']}: a mask of {f.mask.frame_size[0]}x{f.mask.frame_size[1]} in "
                                     f"a {video.width}x{video.height} video (the file was edited or is damaged)")
         position = {f.index: i for i, f in enumerate(frames)}
-        keyframes = [position[int(index)] for index in data.get("keyframes", [])]
+        keyframe_positions = [position[int(index)] for index in data.get("keyframes", [])]
         captions = [Caption.from_json(c) for c in data.get("captions", [])]
-        return cls(int(data["id"]), str(data["class"]), frames, keyframes, captions)
+        return cls(int(data["id"]), str(data["class"]), frames, keyframe_positions, captions)
 
 
 def tracker_settings() -> dict:

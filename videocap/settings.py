@@ -31,7 +31,7 @@ KEYFRAME_METHODS = ("uniform", "quality")
 DTYPES = ("float32", "bfloat16", "float16")
 
 #: Keys a config may set; each is also a command-line flag.
-TRACK_KEYS = ("model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframes", "keyframe_method")
+TRACK_KEYS = ("model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframe_count", "keyframe_method")
 CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language",
                 "device")
 KNOWN_KEYS = set(TRACK_KEYS) | set(CAPTION_KEYS)
@@ -52,7 +52,7 @@ class TrackSettings:
     device: str | None = None
     min_frames: int = 3  # shorter tracks are dropped
     min_score: float = 0.35  # tracks whose mean detection score is lower are dropped
-    keyframes: int = 8
+    keyframe_count: int = 8  # keyframes per track given to DAM
     keyframe_method: str = "uniform"
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import torch
-from transformers import LlamaForCausalLM, StaticCache
+from transformers import Cache, LlamaForCausalLM, StaticCache
 
 from videocap.dam.tokenizer import DamTokenizer
 
@@ -32,31 +32,49 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generato
     return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
 
 
+def positions_of(attention_mask: torch.Tensor | None, batch: int, length: int,
+                 device: torch.device) -> torch.Tensor:
+    """Position ids ``[B, L]``: 0, 1, ... over each row's real tokens, whichever side its padding is on."""
+    if attention_mask is None:
+        return torch.arange(length, device=device).expand(batch, -1)
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
                     max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
                     generator: torch.Generator | None = None, stop_at_eos: bool = True,
                     top_k: int = 0) -> Iterator[torch.Tensor]:
-    """Yield the next ids ``[B]`` of every row, one step at a time, with a KV cache.
+    """``decode_tokens`` after a prefill of already spliced, left-padded ``embeds`` ``[B, L, D]`` (``attention_mask``
+    ``[B, L]`` marks their real positions, ``None`` when nothing is padded).
 
-    ``embeds`` ``[B, L, D]`` are left-padded prompts and ``attention_mask`` ``[B, L]`` marks their real
-    positions (``None`` when nothing is padded). Rows that produced an EOS keep yielding EOS; the loop ends
-    when every row is done, or after ``max_new_tokens``.
+    For callers holding embeddings (benchmarks time the splice on its own); ``DamModel`` prefills through its
+    ``forward`` and then calls ``decode_tokens``.
     """
     batch, length, _ = embeds.shape
-    device = embeds.device
-    if attention_mask is None:
-        positions = torch.arange(length, device=device).expand(batch, -1)
-    else:
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    # A preallocated cache: a growing one would copy every layer's keys and values at every step.
+    positions = positions_of(attention_mask, batch, length, embeds.device)
     cache = StaticCache(config=llm.config, max_cache_len=length + max_new_tokens)
     out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
               use_cache=True, logits_to_keep=1)
-    next_pos = positions[:, -1:] + 1
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    yield from decode_tokens(llm, out.logits[:, -1], cache, attention_mask, positions[:, -1:] + 1, max_new_tokens,
+                             temperature, top_p, eos_ids, generator, stop_at_eos, top_k)
+
+
+def decode_tokens(llm: LlamaForCausalLM, logits: torch.Tensor, cache: Cache, attention_mask: torch.Tensor | None,
+                  next_pos: torch.Tensor, max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
+                  generator: torch.Generator | None = None, stop_at_eos: bool = True,
+                  top_k: int = 0) -> Iterator[torch.Tensor]:
+    """Yield the next ids ``[B]`` of every row, one step at a time, after a prefill.
+
+    ``logits`` ``[B, V]`` are the prefill's last logits, ``cache`` holds its keys and values (with room for
+    ``max_new_tokens`` more), ``attention_mask`` ``[B, L]`` its real positions (``None``: nothing padded) and
+    ``next_pos`` ``[B, 1]`` the position of each row's next token. Rows that produced an EOS keep yielding EOS;
+    the loop ends when every row is done, or after ``max_new_tokens``.
+    """
+    batch = logits.shape[0]
+    finished = torch.zeros(batch, dtype=torch.bool, device=logits.device)
     embed_tokens = llm.get_input_embeddings()
     for step in range(max_new_tokens):
-        token = sample_next(out.logits[:, -1].float(), temperature, top_p, generator, top_k)
+        token = sample_next(logits.float(), temperature, top_p, generator, top_k)
         token = torch.where(finished, eos_ids[0], token)
         yield token
         finished |= torch.isin(token, eos_ids)
@@ -66,6 +84,7 @@ def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask:
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch, 1)], dim=1)
         out = llm(inputs_embeds=embed_tokens(token)[:, None], attention_mask=attention_mask, position_ids=next_pos,
                   cache=cache, use_cache=True)
+        logits = out.logits[:, -1]
         next_pos = next_pos + 1
 
 

@@ -19,7 +19,13 @@ import transformers
 from safetensors import safe_open
 from transformers import LlamaConfig, PreTrainedModel, SiglipVisionConfig
 
-from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig, PreprocessConfig, read_top_level
+from videocap.dam.config import (
+    PROMPT_STYLES,
+    ContextProviderConfig,
+    DamConfig,
+    PreprocessConfig,
+    read_top_level,
+)
 from videocap.dam.tokenizer import DamTokenizer
 from videocap.errors import UserError
 

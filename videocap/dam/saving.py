@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from videocap.dam.config import OWN_PARTS, TOWER_PREFIX
 from videocap.dam.model import DamModel
 
 SPECIAL_TOKEN = {"lstrip": False, "normalized": False, "rstrip": False, "single_word": False}
@@ -118,10 +119,10 @@ def _write(model: DamModel, root: Path, tokenizer_model: bytes, dtype: torch.dty
         "do_rescale": True, "do_resize": True, "image_mean": list(p.image_mean), "image_std": list(p.image_std),
         "resample": p.resample, "rescale_factor": p.rescale_factor, "size": {"height": p.height, "width": p.width},
     })
-    tower = _prefixed("vision_model.", vision.tower)
-    if vision.mask_patch_embedding is not None:
-        tower |= _prefixed("vision_model.embeddings.mask_patch_embedding.", vision.mask_patch_embedding)
-    _save_tensors(root / "vision_tower" / "model.safetensors", tower, dtype)
-    _save_tensors(root / "context_provider" / "model.safetensors",
-                  _prefixed("context_provider_module.", vision.context_provider), dtype)
-    _save_tensors(root / "mm_projector" / "model.safetensors", vision.projector.state_dict(), dtype)
+    tensors = {"vision_tower": _prefixed(TOWER_PREFIX, vision.tower)}
+    for attr, (folder, prefix) in OWN_PARTS.items():
+        module = getattr(vision, attr)
+        if module is not None:
+            tensors[folder] = tensors.get(folder, {}) | _prefixed(prefix, module)
+    for folder, part in tensors.items():
+        _save_tensors(root / folder / "model.safetensors", part, dtype)
