@@ -29,6 +29,9 @@ class FrameStore:
         self._file = tempfile.TemporaryFile(prefix="videocap-frames-")
         self._end = 0
 
+    def __del__(self) -> None:
+        self._file.close()  # the file goes with the last track that reads it
+
     def append(self, frame: TrackFrame) -> tuple[int, int]:
         """Write a frame; where it lies (offset, length)."""
         m = frame.mask
