@@ -269,7 +269,7 @@ def test_libass_keeps_the_sample_circles_long_captions_apart(captioned, tmp_path
     """The reported case: the sample's two circles (real tracks) with captions that wrap to 5-line blocks at
     320x240; at 1.48 s one's block was drawn inside the other's. Every frame rendered by libass."""
     captioned_result = captioned[0]
-    tracks = [Track(t.id, t.class_name, t.frames, t.keyframes,
+    tracks = [Track(t.id, t.class_name, t.frames, t.keyframe_positions,
                     [Caption(c.start, c.end, c.first_frame, c.last_frame, c.keyframes, LONG) for c in t.captions])
               for t in captioned_result.tracks]
     result = CaptionResult(dataclasses.replace(captioned_result.tracking, tracks=tracks), captioned_result.settings,

@@ -70,6 +70,7 @@ def tracking_key(video_sha256: str, start: int, end: int, stride: int, model: st
         "video": video_sha256, "range": [start, end, stride], "model": model_identity(model),
         "classes": sorted({c.strip().lower() for c in classes}), "conf": conf, "imgsz": imgsz,
         "device": device, "tracker": BYTETRACK_CONFIG.read_text(), "videocap": __version__,
+        "frames": "as displayed",  # tracks made before frames were turned by the display matrix differ
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

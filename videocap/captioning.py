@@ -10,6 +10,7 @@ for several videos at once (``videocap batch``), their jobs filling the same bat
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from videocap.errors import UserError
 from videocap.keyframes import select_keyframes
+from videocap.models import memory_notes
 from videocap.progress import progress_bar
 from videocap.results import Caption, FrameRange, Track, TrackFrame
 from videocap.settings import CaptionSettings, TrackSettings
@@ -116,15 +118,22 @@ def check_dam_available(dam: str | None) -> None:
 def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
     """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had.
 
-    ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries."""
+    ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries. Before any
+    weight is read, the model's size is checked against the device's free memory, and a CPU run of a
+    model of billions of parameters says how slow it will be.
+    """
     import torch
 
-    from videocap.dam import DamModel
+    from videocap.dam import DamModel, loading
 
-    dtype = None if settings.dtype is None else getattr(torch, settings.dtype)
+    device = dam_device(settings.device) or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype_name = settings.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    dtype = getattr(torch, dtype_name)
+    root, _ = loading.resolve(settings.dam)
+    for note in memory_notes(settings.dam, root, device, dtype_name, dtype.itemsize):
+        print(f"videocap: {note}", file=sys.stderr)
     try:
-        return DamModel.from_pretrained(settings.dam, device=dam_device(settings.device), dtype=dtype,
-                                        prompt_style=prompt_style)
+        return DamModel.from_pretrained(settings.dam, device=device, dtype=dtype, prompt_style=prompt_style)
     except (RuntimeError, AssertionError) as exc:
         if "CUDA" in str(exc) or "cuda" in str(exc):
             raise UserError(f"--device {settings.device}: {str(exc).splitlines()[0]}") from exc

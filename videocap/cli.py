@@ -433,8 +433,9 @@ def _output_list(outputs: dict) -> str:
 @click.option("--mask", "masks", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
               help="Mask image (non-zero pixels are the object), one per sampled frame and repeatable; "
                    "or a folder holding one mask per video frame (sorted by name).")
-@click.option("--dam", required=True, metavar="PATH_OR_ID",
-              help="DAM checkpoint: a folder in the official layout or a hub id (nvidia/DAM-3B, nvidia/DAM-3B-Video).")
+@click.option("--dam", default=None, metavar="PATH_OR_ID",
+              help="DAM checkpoint: a folder in the official layout or a hub id (nvidia/DAM-3B, nvidia/DAM-3B-Video) "
+                   f"[default {DEFAULT_DAM}].")
 @click.option("--query", default=None,
               help="Question about the object, or a full query with one <image> per frame. "
                    "Default: the checkpoint's own query.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import itertools
 import json
 import os
@@ -12,6 +13,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from videocap.errors import UserError
@@ -117,6 +119,54 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     pip-install a HEIF plugin for any file Pillow cannot identify, which fails (slowly) offline."""
     patches = sys.modules.get("ultralytics.utils.patches")
     return getattr(patches, "_image_open", Image.open)(path)
+
+
+#: Colour a transparent pixel is shown on (what an image viewer or a web page usually shows behind it).
+ALPHA_BACKGROUND = (255, 255, 255)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """An 8-bit RGB image of any Pillow mode, as a viewer shows it.
+
+    16- and 32-bit grayscale is scaled to 8 bits (not clipped, which turns most of a 16-bit image white);
+    palette, grayscale and bilevel images are expanded; CMYK goes through its embedded ICC profile when it
+    has one; transparency is composited onto ``ALPHA_BACKGROUND``. EXIF orientation is the caller's
+    (``ImageOps.exif_transpose``).
+    """
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        return Image.fromarray(_deep_to_8bit(img)).convert("RGB")
+    if img.mode == "CMYK":
+        return _cmyk_to_rgb(img)
+    if img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _deep_to_8bit(img: Image.Image) -> np.ndarray:
+    """Grayscale of 16 or 32 bits (or floats) as 8 bits: 0-65535 maps to 0-255 (floats: 0-1, or 0-255 when
+    their values say so); 32-bit values beyond 65535 scale by their maximum."""
+    values = np.asarray(img, dtype=np.float64)
+    top = float(values.max(initial=0.0))
+    if img.mode == "F" and top <= 255.0:
+        full = 1.0 if top <= 1.0 else 255.0
+    else:
+        full = max(65535.0, top)
+    return np.clip(values / full * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
+    profile = img.info.get("icc_profile")
+    if profile:
+        try:
+            from PIL import ImageCms
+
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:  # noqa: BLE001 - no littleCMS or a broken profile: Pillow's plain conversion
+            pass
+    return img.convert("RGB")
 
 
 _UNSAFE = re.compile(r"[^\w.-]+")

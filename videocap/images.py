@@ -14,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from videocap.detections import Detections
 from videocap.errors import UserError
-from videocap.files import open_image, safe_name
+from videocap.files import open_image, safe_name, to_rgb
 from videocap.layout import TextStyle
 from videocap.render import DrawObject, Overlay
 from videocap.results import Track, TrackFrame
@@ -36,10 +36,11 @@ def list_photos(path: str | Path) -> list[Path]:
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """RGB pixels, turned upright by its EXIF orientation."""
+    """8-bit RGB pixels as a viewer shows the photo: turned upright by its EXIF orientation, 16-bit scaled,
+    transparency on white (``videocap.files.to_rgb``)."""
     try:
         with open_image(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+            return np.asarray(to_rgb(ImageOps.exif_transpose(img)))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(f"{path}: not a readable image ({type(exc).__name__}); for videos use `videocap caption`") from exc
 

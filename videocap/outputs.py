@@ -118,6 +118,9 @@ def write_outputs(result: CaptionResult, out: Path, video: Video | None, progres
     result.timing.update(write_subtitles(result, out))
     if video is not None:
         result.timing.update(render_video(result, out / VIDEO, video, progress=progress))
+        width, height = result.video.width, result.video.height
+        # yuv420p needs even sizes: an odd one is padded by a copy of its last column or row.
+        result.outputs["video_size"] = [width + width % 2, height + height % 2]
         result.timing.update(mux_mkv(result, out / VIDEO, out / MKV))
     if started is not None:
         result.timing["total_seconds"] = round(time.perf_counter() - started, 3)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from videocap import cache
+from videocap import cache, models
 from videocap.captioning import (
     CaptionJob,
     caption_videos,
@@ -176,6 +176,7 @@ def plan_captions(video: Video, tracking: TrackingResult, video_sha: str, settin
     hold = tracking.frame_range.stride / max(video.info.fps, 1e-6)  # how long a processed frame is shown
     jobs = make_jobs(tracking.tracks, hold, end_time, settings.segment_seconds, track_settings)
     result = CaptionResult(tracking, settings, start_time, end_time, video_sha, None, dict(tracking.timing))
+    result.model_records = model_records(track_settings.model, settings.dam)
     return CaptionRun(video, result, jobs, time.perf_counter() if started is None else started)
 
 
@@ -219,6 +220,13 @@ def write_run(run: CaptionRun, out_dir: str | Path, render: bool = True, progres
     return run.result
 
 
+def model_records(segmentation: str, captioning: str | None) -> dict:
+    """What captions.json says about each model: name, local path, revision and licence."""
+    dam = models.local_model_path(captioning) if captioning else None
+    return {"segmentation": models.model_record(segmentation, models.local_model_path(segmentation)),
+            "captioning": models.model_record(captioning, dam)}
+
+
 def caption_images(path: str | Path, settings: ImageSettings, captioning: CaptionSettings, out_dir: str | Path,
                    segmenter=None, model=None, progress: bool = True,
                    on_caption: Callable[[Path, Track], None] | None = None) -> list[PhotoResult]:
@@ -235,6 +243,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
                                            settings.device)
     names = output_names(photos)
+    records = model_records(settings.model, captioning.dam)
     results = []
     with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
         for photo in photos:
@@ -255,7 +264,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
             _caption_photo(model, image, objects, captioning, lambda obj: on_caption and on_caption(photo, obj))
             result = PhotoResult(photo, int(image.shape[1]), int(image.shape[0]),
                                  hashlib.sha256(photo.read_bytes()).hexdigest(), settings, captioning, objects,
-                                 getattr(model, "prompt_style", None))
+                                 getattr(model, "prompt_style", None), model_records=records)
             result.timing = {"segment_seconds": round(detected - started, 3),
                              "dam_load_seconds": round(loaded - detected, 3),
                              "caption_seconds": round(time.perf_counter() - loaded, 3)}

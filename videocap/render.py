@@ -6,13 +6,14 @@ wherever the box fits inside the frame without covering another caption, label o
 that fits nowhere near its object goes to a side panel. Long captions are shown as pages of a few
 lines over the time the caption covers. Text bitmaps are made once per caption page and reused.
 
-The captioned video holds every frame of the captioned range (a frame between two processed frames
-of a ``--stride`` run shows the last processed one's objects), at the source's frame rate, as H.264
-yuv420p with the source's audio cut to the range.
+The captioned video holds the captioned range (a frame between two processed frames of a ``--stride``
+run shows the last processed one's objects) on the source's timeline from the range's start, at a
+constant frame rate (see ``render_video``), as H.264 yuv420p with the source's audio cut to the range.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -261,8 +262,50 @@ class VideoOverlay:
         return objects
 
 
+STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0, 100.0, 120.0)
+
+
+def output_rate(video: Video, frame_range: FrameRange, end_time: float) -> float:
+    """The captioned video's constant frame rate: the source's own when it is constant, else the rate of its
+    fastest frames (the 10th percentile of frame durations), snapped to a standard rate within 5 % and at
+    most 120 frames/s, so that no run of source frames is thinned out."""
+    starts = video.timestamps[frame_range.start:frame_range.end, 0]
+    durations = np.diff(np.append(starts, end_time))
+    durations = durations[durations > 1e-4]
+    if len(durations) == 0:
+        return video.info.fps
+    if durations.max() <= durations.min() * 1.01:
+        return video.info.fps if abs(video.info.fps * durations.mean() - 1) < 0.01 else 1 / float(durations.mean())
+    fastest = min(1 / float(np.percentile(durations, 10)), 120.0)
+    near = [r for r in STANDARD_RATES if abs(r / fastest - 1) <= 0.05]
+    return min(near, key=lambda r: abs(r - fastest)) if near else fastest
+
+
+class FramePicker:
+    """How many times each source frame is written into a constant-rate output so that the output frame
+    at time t (from 0 at ``start``) is the source frame shown at ``start + t``."""
+
+    def __init__(self, start: float, rate: float) -> None:
+        self.start, self.rate, self.written = start, rate, 0
+
+    def ticks_before(self, time_: float) -> int:
+        # A frame may land 1 % of an output frame early: decord's float timestamps are not exact.
+        return max(0, math.ceil((time_ - self.start) * self.rate - 0.01))
+
+    def repeats(self, shown_until: float) -> int:
+        """Output frames for the source frame shown until ``shown_until`` (the next frame's time)."""
+        target = self.ticks_before(shown_until)
+        count, self.written = max(target - self.written, 0), max(target, self.written)
+        return count
+
+
 def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True) -> dict[str, float]:
-    """Write the captioned MP4 of the result's range from the source ``video``; returns its timing."""
+    """Write the captioned MP4 of the result's range from the source ``video``; returns its timing.
+
+    The MP4 has a constant frame rate (``output_rate``) and each of its frames is the source frame shown at
+    that time, so a variable-rate source keeps its timing (frames held through a gap, repeated in a slow
+    part) and the subtitles, which use the source's times from the range's start, stay on the picture.
+    """
     started = time.perf_counter()
     info = result.video
     source = video.info
@@ -272,14 +315,22 @@ def render_video(result: CaptionResult, out_path: str | Path, video: Video, prog
                         "frames): pass the right one with --video")
     frame_range = FrameRange(result.frame_range.start, result.frame_range.end, 1)
     overlay = VideoOverlay(result)
-    audio = dict(audio_from=video.path, audio_start=result.start_time,
+    audio = dict(audio_from=video.path, audio_start=result.start_time + video.start_in_file,
                  audio_duration=result.end_time - result.start_time) if source.has_audio else {}
+    rate = output_rate(video, frame_range, result.end_time)
+    picker = FramePicker(result.start_time, rate)
     with (video.read(frame_range) as reader, progress_bar(len(frame_range), "rendering", "frame", progress) as bar,
-          H264Writer(out_path, info.fps, (info.width, info.height), **audio) as writer):
+          H264Writer(out_path, rate, (info.width, info.height), **audio) as writer):
         for frame in reader:
-            writer.write(overlay.overlay.draw(frame.image, overlay.objects_at(frame.index, frame.time)))
+            following = frame.index + 1
+            repeats = picker.repeats(video.time_of(following) if following < frame_range.end else result.end_time)
+            objects = overlay.objects_at(frame.index, frame.time)  # also advances the overlay's state
+            if repeats:
+                drawn = overlay.overlay.draw(frame.image, objects)
+                for _ in range(repeats):
+                    writer.write(drawn)
             bar.update(1)
     elapsed = time.perf_counter() - started
     return {"render_seconds": round(elapsed, 3),
             "render_frames_per_second": round(writer.frames_written / max(elapsed, 1e-9), 2),
-            "frames_rendered": writer.frames_written}
+            "frames_rendered": writer.frames_written, "output_fps": round(rate, 6)}

@@ -47,6 +47,7 @@ class VideoInfo:
     duration: float  # seconds, from the last frame's end timestamp
     has_audio: bool
     codec: str | None  # video codec name as ffmpeg reports it
+    rotation: int = 0  # display rotation of the source (counter-clockwise degrees); width, height are as shown
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -221,6 +222,7 @@ class CaptionResult:
     prompt_style: str | None = None
     timing: dict[str, float | bool] = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
+    model_records: dict = field(default_factory=dict)  # per role: name, path, revision, licence
 
     @property
     def video(self) -> VideoInfo:
@@ -244,7 +246,7 @@ class CaptionResult:
         data["schema"] = CAPTIONS_SCHEMA
         data["video_sha256"] = self.video_sha256
         data["models"] = {"segmentation": self.tracking.settings.model, "captioning": self.settings.dam,
-                          "prompt_style": self.prompt_style}
+                          "prompt_style": self.prompt_style, "about": self.model_records}
         data["captioning"] = asdict(self.settings)
         data["range"].update(start_time=round(self.start_time, 4), end_time=round(self.end_time, 4))
         data["timing"] = {**data["timing"], **self.timing}
@@ -261,9 +263,10 @@ class CaptionResult:
             known = {f.name for f in dataclasses.fields(CaptionSettings)}
             settings = CaptionSettings(**{k: v for k, v in dict(data["captioning"]).items() if k in known})
             r = data["range"]
+            models = data.get("models") or {}
             return cls(tracking, settings, float(r["start_time"]), float(r["end_time"]), data.get("video_sha256"),
-                       (data.get("models") or {}).get("prompt_style"), dict(data.get("timing", {})),
-                       data.get("outputs") or {})
+                       models.get("prompt_style"), dict(data.get("timing", {})), data.get("outputs") or {},
+                       dict(models.get("about") or {}))
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise UserError(f"captions file is damaged or from another version ({type(exc).__name__}: {exc})") from exc
 
@@ -296,13 +299,14 @@ class PhotoResult:
     prompt_style: str | None = None
     outputs: dict = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    model_records: dict = field(default_factory=dict)  # per role: name, path, revision, licence
 
     def to_json(self) -> dict:
         return {
             "schema": IMAGES_SCHEMA, "videocap_version": __version__,
             "image": {"path": str(self.path), "width": self.width, "height": self.height, "sha256": self.sha256},
             "models": {"segmentation": self.settings.model, "captioning": self.captioning.dam,
-                       "prompt_style": self.prompt_style},
+                       "prompt_style": self.prompt_style, "about": self.model_records},
             "settings": {**asdict(self.settings), "classes": list(self.settings.classes)},
             "captioning": asdict(self.captioning),
             "outputs": self.outputs,

@@ -2,9 +2,9 @@
 
 A config file (``videocap/data/configs/*.yaml``, or the user's own ``--config``) sets defaults that
 command-line flags override; ``TrackSettings.from_config(config, **flags)`` (and the same for
-``CaptionSettings`` and ``ImageSettings``) builds a stage's settings in one call. Relative model
-paths in a config resolve against the config file's folder, so the bundled demo config works from
-any working directory.
+``CaptionSettings`` and ``ImageSettings``) builds a stage's settings in one call. Model values follow
+``videocap.models``' rule (a path, a hub id or an ultralytics name); relative paths in a config resolve
+against the config file's folder, so the bundled demo config works from any working directory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from videocap.errors import UserError
+from videocap.models import config_value
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 
 DEFAULT_MODEL = "yolo11x-seg.pt"
@@ -126,14 +127,6 @@ def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dic
 
 # -- config files --
 
-def _resolve(value: str, folder: Path) -> str:
-    """A relative path (one with a folder part) resolves against the config's folder; bare names stay."""
-    path = Path(value)
-    if path.is_absolute() or (len(path.parts) == 1 and not value.startswith(".")):
-        return value
-    return str((folder / path).resolve())
-
-
 def config_source(path: str | Path | None = None, demo: bool = False) -> Path:
     """The config file a command reads: ``--config``, the demo config, or the default one."""
     if path is not None and demo:
@@ -158,5 +151,5 @@ def load_config(path: str | Path | None = None, demo: bool = False) -> dict[str,
                         f"known: {', '.join(sorted(KNOWN_KEYS))}")
     for key in PATH_KEYS & set(data):
         if isinstance(data[key], str):
-            data[key] = _resolve(data[key], config_path.parent)
+            data[key] = config_value(data[key], config_path.parent)
     return data

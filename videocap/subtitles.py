@@ -281,6 +281,10 @@ class AssWriter:
                 spot = spots.get(track_id)  # None: in the panel's "+N more"
                 for n in ([] if spot is None else ns[:1] if spot.text else ns):
                     stretches.setdefault(n, []).append((c, d, spot))
+        return self._stretch_events(pieces, stretches)
+
+    def _stretch_events(self, pieces: list[_Piece], stretches: dict[int, list[tuple]]) -> list[AssEvent]:
+        """One event per piece and stretch (centiseconds), a still caption's stretches merged into one \\pos."""
         events: list[AssEvent] = []
         ix, iy = self.inset
         for n, piece in enumerate(pieces):

@@ -71,7 +71,7 @@ def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
 def read_jsonl(path: str | Path) -> list[Example]:
     """A dataset file: one JSON object per line, {"frames": [image paths], "masks": [mask paths], "caption": str};
     relative paths are relative to the file."""
-    from videocap.files import open_image
+    from videocap.files import open_image, to_rgb
 
     path = Path(path)
     examples = []
@@ -80,7 +80,7 @@ def read_jsonl(path: str | Path) -> list[Example]:
             continue
         try:
             item = json.loads(line)
-            frames = [np.asarray(open_image(path.parent / p).convert("RGB")) for p in item["frames"]]
+            frames = [np.asarray(to_rgb(open_image(path.parent / p))) for p in item["frames"]]
             masks = [np.asarray(open_image(path.parent / p).convert("L")) for p in item["masks"]]
             examples.append(Example(frames, masks, str(item["caption"])))
         except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:

@@ -56,27 +56,29 @@ def _uniform(n: int, k: int) -> list[int]:
 
 def _try_image(path: Path) -> np.ndarray | None:
     """The RGB pixels when ``path`` is a still image, else None."""
-    from PIL import UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
-    from videocap.files import open_image
+    from videocap.files import open_image, to_rgb
 
     try:
         with open_image(path) as img:
             if getattr(img, "n_frames", 1) > 1:
                 return None  # an animated GIF or similar: read it as a video
-            return np.asarray(img.convert("RGB"))
+            return np.asarray(to_rgb(ImageOps.exif_transpose(img)))
     except (UnidentifiedImageError, OSError):
         return None
 
 
 def _read_mask(path: Path) -> np.ndarray:
-    from PIL import UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
     from videocap.files import open_image
 
     try:
         with open_image(path) as img:
-            return np.asarray(img.convert("L"))
+            upright = ImageOps.exif_transpose(img)  # turned like its image
+            # Non-zero is inside: 16/32-bit masks as they are (converting to "L" would clip them).
+            return np.asarray(upright if upright.mode.startswith(("I", "F")) else upright.convert("L"))
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"{path}: not a readable mask image ({exc})") from exc
 
