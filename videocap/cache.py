@@ -17,10 +17,12 @@ import hashlib
 import json
 import os
 import warnings
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from videocap import __version__
-from videocap.files import atomic_write_bytes
+from videocap.files import atomic_write_chunks, encoded, iter_json
 from videocap.resources import BYTETRACK_CONFIG
 
 CHUNK = 1 << 20
@@ -84,13 +86,21 @@ def load(key: str) -> dict | None:
 
 
 def store(key: str, data: dict) -> None:
-    payload = gzip.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), compresslevel=5)
-    _quietly_write(cache_dir() / "tracks" / f"{key}.json.gz", payload)
+    """Cache tracks JSON data, streamed through gzip (iterators in it are consumed as they are written)."""
+    _quietly_write(cache_dir() / "tracks" / f"{key}.json.gz", _gzipped(encoded(iter_json(data))))
 
 
-def _quietly_write(path: Path, data: bytes) -> None:
+def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    packer = zlib.compressobj(5, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: the gzip container gzip.open reads
+    for chunk in chunks:
+        if packed := packer.compress(chunk):
+            yield packed
+    yield packer.flush()
+
+
+def _quietly_write(path: Path, data: bytes | Iterable[bytes]) -> None:
     try:
-        atomic_write_bytes(path, data)
+        atomic_write_chunks(path, [data] if isinstance(data, bytes) else data)
     except Exception as exc:  # noqa: BLE001 - a cache must never fail the run
         warnings.warn(f"cannot write the tracking cache {path.parent} ({exc}); set VIDEOCAP_CACHE_DIR to a "
                       "writable folder to cache tracks", stacklevel=2)

@@ -4,7 +4,8 @@
 each segment's keyframes; ``caption_jobs`` takes the frames of the keyframe span once, in order, and
 captions the jobs in batches across tracks: a batch runs as soon as enough jobs have all their frames,
 and frames are dropped once no waiting job needs them, so memory does not grow with the video's
-length. Captions come out as a generator, in the order they are made.
+length. Captions come out as a generator, in the order they are made. ``caption_videos`` does the same
+for several videos at once (``videocap batch``), their jobs filling the same batches.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class CaptionJob:
     """One caption to make: a segment of a track, with the frames DAM sees."""
 
     track: Track
-    frames: list[TrackFrame]  # the segment's frames
+    frames: Sequence[TrackFrame]  # the segment's frames
     keyframes: list[TrackFrame]
     start: float
     end: float
@@ -43,13 +44,13 @@ class CaptionJob:
                        [f.index for f in self.keyframes], text)
 
 
-def segments(track: Track, seconds: float | None, min_frames: int = 3) -> list[list[TrackFrame]]:
+def segments(track: Track, seconds: float | None, min_frames: int = 3) -> list[Sequence[TrackFrame]]:
     """The track's frames cut into ``seconds``-long pieces from its first frame (one piece when None).
 
     A last piece shorter than ``min_frames`` frames joins the one before it.
     """
     if not seconds:
-        return [list(track.frames)]
+        return [track.frames]  # as it is: frames kept on disk stay there
     pieces: list[list[TrackFrame]] = []
     current_bin = None
     for frame in track.frames:
@@ -156,21 +157,37 @@ def caption_jobs(model, jobs: Sequence[CaptionJob], frames: Iterable[Frame], set
     ``frames`` are the video's frames over ``keyframe_span(jobs, ...)``, in order. Batch ``n`` samples
     with seed ``settings.seed + n * batch_size``, so the captions do not depend on anything but the jobs.
     """
-    batcher = _Batcher(jobs)
+    for _, job, caption in caption_videos(model, [(jobs, frames)], settings, progress):
+        yield job, caption
+
+
+def caption_videos(model, videos: Iterable[tuple[Sequence[CaptionJob], Iterable[Frame]]], settings: CaptionSettings,
+                   progress: bool = True) -> Iterator[tuple[int, CaptionJob, Caption]]:
+    """``caption_jobs`` over several videos at once: DAM batches are filled with the jobs of every video.
+
+    ``videos`` gives each video's jobs and its frames over their keyframe span; the frames are read one
+    video after another, and jobs left waiting for a full batch keep only their keyframes. Yields
+    (position of the video in ``videos``, job, caption); batch ``n`` samples with seed
+    ``settings.seed + n * batch_size``, so one video alone gets exactly what ``caption_jobs`` gives.
+    """
+    videos = [(list(jobs), frames) for jobs, frames in videos]
+    ready: list[tuple[int, _Batcher, CaptionJob]] = []
     done = 0
-    with progress_bar(len(jobs), "captioning", "caption", progress) as bar:
-        for frame in frames:
-            batcher.add_frame(frame)
-            while len(batcher.ready) >= settings.batch_size:
-                yield from _run(model, batcher, done, settings)
-                done += 1
-                bar.update(settings.batch_size)
-        if batcher.waiting:
-            raise UserError(f"frame {batcher.waiting[0].last_needed} could not be decoded again for captioning "
-                            "(the file changed or is damaged)")
-        while batcher.ready:
-            size = min(len(batcher.ready), settings.batch_size)
-            yield from _run(model, batcher, done, settings)
+    with progress_bar(sum(len(jobs) for jobs, _ in videos), "captioning", "caption", progress) as bar:
+        for position, (jobs, frames) in enumerate(videos):
+            batcher = _Batcher(jobs)
+            for frame in frames:
+                ready += [(position, batcher, job) for job in batcher.add_frame(frame)]
+                while len(ready) >= settings.batch_size:
+                    yield from _run(model, ready, done, settings)
+                    done += 1
+                    bar.update(settings.batch_size)
+            if batcher.waiting:
+                raise UserError(f"frame {batcher.waiting[0].last_needed} could not be decoded again for captioning "
+                                "(the file changed or is damaged)")
+        while ready:
+            size = min(len(ready), settings.batch_size)
+            yield from _run(model, ready, done, settings)
             done += 1
             bar.update(size)
 
@@ -180,22 +197,20 @@ class _Batcher:
 
     def __init__(self, jobs: Sequence[CaptionJob]) -> None:
         self.waiting = sorted(jobs, key=lambda job: job.last_needed)
-        self.ready: list[CaptionJob] = []
         self.uses: dict[int, int] = {}
         for job in jobs:
             for f in job.keyframes:
                 self.uses[f.index] = self.uses.get(f.index, 0) + 1
         self.images: dict[int, np.ndarray] = {}
 
-    def add_frame(self, frame: Frame) -> None:
+    def add_frame(self, frame: Frame) -> list[CaptionJob]:
+        """Keep the frame if a job needs it; the jobs that now have all their keyframes."""
         if frame.index in self.uses:
             self.images[frame.index] = frame.image
+        ready = []
         while self.waiting and self.waiting[0].last_needed <= frame.index:
-            self.ready.append(self.waiting.pop(0))
-
-    def take(self, count: int) -> list[CaptionJob]:
-        batch, self.ready = self.ready[:count], self.ready[count:]
-        return batch
+            ready.append(self.waiting.pop(0))
+        return ready
 
     def release(self, job: CaptionJob) -> None:
         for f in job.keyframes:
@@ -204,12 +219,15 @@ class _Batcher:
                 self.images.pop(f.index, None)
 
 
-def _run(model, batcher: _Batcher, number: int, settings: CaptionSettings) -> Iterator[tuple[CaptionJob, Caption]]:
-    batch = batcher.take(settings.batch_size)
+def _run(model, ready: list[tuple[int, _Batcher, CaptionJob]], number: int,
+         settings: CaptionSettings) -> Iterator[tuple[int, CaptionJob, Caption]]:
+    """Caption the first ``batch_size`` ready jobs (taken off ``ready``) in one DAM batch."""
+    batch = ready[:settings.batch_size]
+    del ready[:settings.batch_size]
     objects = [([batcher.images[f.index] for f in job.keyframes], [f.mask.to_mask() for f in job.keyframes])
-               for job in batch]
+               for _, batcher, job in batch]
     seed = None if settings.seed is None else settings.seed + number * settings.batch_size
     texts = describe(model, objects, settings, seed)
-    for job, text in zip(batch, texts):
+    for (position, batcher, job), text in zip(batch, texts):
         batcher.release(job)
-        yield job, job.caption(text)
+        yield position, job, job.caption(text)

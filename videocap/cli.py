@@ -37,6 +37,7 @@ Examples:
   videocap caption --demo --class circle --out out/          # the bundled sample, offline
   videocap caption street.mp4 --class person --class dog --start 1:00 --end 2:00 --out street/
   videocap image photos/ --class chair --out chairs/
+  videocap batch clips/ --class circle --demo --out runs/    # many videos, resumable, with an index
   videocap render out/captions.json
   videocap track samples/shapes.mp4 --class circle --demo --out tracks.json
   videocap COMMAND --help
@@ -55,6 +56,14 @@ Examples:
   videocap caption street.mp4 --class person --class dog --out street/            # yolo11x-seg + DAM-3B-Video
   videocap caption talk.mp4 --class person --start 1:00 --end 2:30 --segment-seconds 10 --out talk/
   videocap caption clip.mp4 --class car --dam ~/models/DAM-3B-Video --temperature 0 --max-new-tokens 128
+"""
+
+BATCH_EXAMPLES = """\b
+Examples:
+  videocap batch clips/ --class circle --demo --out runs/            # every video in clips/
+  videocap batch archive/ --recursive --class person --out captions/ --no-video
+  videocap batch "footage/*.mp4" list.txt --class car --jobs 2 --out cars/
+  videocap batch /mnt/shared/clips/ --class person --engine ray --ray-address auto --out /mnt/shared/runs/
 """
 
 IMAGE_EXAMPLES = """\b
@@ -186,6 +195,20 @@ output_options = _options(
 )
 
 
+caption_output_options = _options(
+    click.option("--segment-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="Caption each S-second piece of a track on its own (captions that change over time) "
+                      "[config; default: one caption per track]."),
+    click.option("--language", default=None,
+                 help="ISO 639-2 code of the captions' language, tagged on the MKV's subtitle streams "
+                      "[config; default eng]."),
+    overlay_option,
+    output_options,
+    click.option("--no-cache", is_flag=True, help="Track again even when the tracks are in the cache."),
+    click.option("--no-video", is_flag=True, help="Skip the MP4 and MKV (make them later with `videocap render`)."),
+)
+
+
 def echo_err(text: str) -> None:
     click.echo(text, err=True)
 
@@ -246,16 +269,7 @@ def track(video: Path, out: Path, **options) -> None:
 @click.argument("video", type=click.Path(path_type=Path), required=False)
 @tracking_options
 @dam_options
-@click.option("--segment-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Caption each S-second piece of a track on its own (captions that change over time) "
-                   "[config; default: one caption per track].")
-@click.option("--language", default=None,
-              help="ISO 639-2 code of the captions' language, tagged on the MKV's subtitle streams "
-                   "[config; default eng].")
-@overlay_option
-@output_options
-@click.option("--no-cache", is_flag=True, help="Track again even when the tracks are in the cache.")
-@click.option("--no-video", is_flag=True, help="Skip the MP4 and MKV (make them later with `videocap render`).")
+@caption_output_options
 def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video: bool, **options) -> None:
     """Track every object of the classes in VIDEO, caption each track with DAM, and write the captioned
     video, subtitles per object and captions.json into --out. With --demo and no VIDEO: the bundled sample.
@@ -293,6 +307,75 @@ def caption(video: Path | None, out: Path, quiet: bool, no_cache: bool, no_video
     else:
         say(f"{len(result.tracks)} track(s), {result.caption_count} caption(s) in {len(frames)} frame(s) of {video}")
     say(f"wrote {_output_list(result.outputs)} to {out}")
+
+
+@cli.command(epilog=BATCH_EXAMPLES)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
+@click.option("--recursive", "-r", is_flag=True, help="Look for videos in the folders' subfolders too.")
+@tracking_options
+@dam_options
+@caption_output_options
+@click.option("--engine", type=click.Choice(("local", "ray")), default="local", show_default=True,
+              help="local: worker processes on this machine; ray: a Ray Data pipeline (local or a cluster).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Local worker processes, each with its own models [default: one per GPU, one on CPU].")
+@click.option("--videos-per-batch", "group", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Videos whose tracks are captioned in shared DAM batches.")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="A running Ray cluster (auto, ray://head:10001) [default: start Ray on this machine].")
+@click.option("--ray-track-gpus", type=click.FloatRange(min=0), default=None,
+              help="GPUs per tracking actor, a fraction shares one [default: 0.25 when there are GPUs].")
+@click.option("--ray-caption-gpus", type=click.FloatRange(min=0), default=None,
+              help="GPUs per captioning actor [default: 1 when there are GPUs].")
+@click.option("--ray-track-concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Tracking actors.")
+@click.option("--ray-caption-concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Captioning actors.")
+@click.pass_context
+def batch(ctx: click.Context, inputs: tuple[str, ...], recursive: bool, out: Path, quiet: bool, no_cache: bool,
+          no_video: bool, engine: str, jobs: int | None, group: int, ray_address: str | None,
+          ray_track_gpus: float | None, ray_caption_gpus: float | None, ray_track_concurrency: int,
+          ray_caption_concurrency: int, **options) -> None:
+    """Caption many videos: each of INPUTS (video files, folders, globs, or text files listing paths, one
+    a line) gets its own folder under --out with exactly what `videocap caption` writes, and
+    --out/index.jsonl gets a row per video (status, error, timings, counts, folder) and per track
+    (span, captions); also as Parquet when pyarrow is installed.
+
+    \b
+    A rerun skips the videos already done for the same content and settings, and redoes failed or
+    changed ones; one bad video is recorded with its error and the others go on.
+    Exit code: 0 every video done, 1 some failed (listed at the end), 2 bad arguments.
+    """
+    from videocap.batch import BatchSettings, run_batch
+    from videocap.batch_ray import RayOptions
+
+    tracking, captioning, _ = _settings(**options)
+    settings = BatchSettings(tracking, captioning, render=not no_video, use_cache=not no_cache)
+    ray_options = RayOptions(ray_address, ray_track_gpus, ray_caption_gpus, track_concurrency=ray_track_concurrency,
+                             caption_concurrency=ray_caption_concurrency)
+    finished: list[dict] = []
+    summary = run_batch(inputs, out, settings, engine, jobs, group, recursive, progress=not quiet,
+                        ray_options=ray_options, on_video=finished.append)
+    _batch_summary(summary, finished, out)
+    if not summary.ok:
+        ctx.exit(1)
+
+
+def _batch_summary(summary, finished: list[dict], out: Path, shown: int = 20) -> None:
+    """The videos of this run as a table (the first ``shown``, then every failure), and the totals."""
+    rows = finished[:shown] + [r for r in finished[shown:] if r["status"] != "ok"]
+    if rows:
+        echo_err(f"{'status':<7} {'tracks':>6} {'captions':>8} {'seconds':>8}  folder")
+        for r in rows:
+            seconds = r["timing"].get("total_seconds", 0)
+            echo_err(f"{r['status']:<7} {r['tracks']:>6} {r['captions']:>8} {seconds:>8.1f}  {r['output']}"
+                     + (f"  {r['error']}" if r["error"] else ""))
+        if len(finished) > len(rows):
+            echo_err(f"... and {len(finished) - len(rows)} more video(s) done (see the index)")
+    rate = f", {3600 * len(finished) / summary.seconds:.0f} videos/hour" if finished and summary.seconds else ""
+    echo_err(f"{summary.total} video(s): {summary.done} done, {summary.skipped} already done (skipped), "
+             f"{len(summary.failed)} failed in {summary.seconds:.1f} s{rate}")
+    echo_err(f"index: {out / 'index.jsonl'}")
 
 
 @cli.command(epilog=IMAGE_EXAMPLES)
@@ -511,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # where Python allows handlers
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
-        cli.main(args=args, prog_name="videocap", standalone_mode=False)
+        code = cli.main(args=args, prog_name="videocap", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("videocap: interrupted", err=True)
         return 130
@@ -536,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
-    return 0
+    return code if isinstance(code, int) else 0  # a command's ctx.exit(code)
 
 
 def _terminated(signum, frame) -> None:

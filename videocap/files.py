@@ -1,14 +1,16 @@
-"""Atomic file output: a file appears under its final name only once it is complete."""
+"""Atomic file output: a file appears under its final name only once it is complete; JSON written as a stream."""
 
 from __future__ import annotations
 
 import errno
 import io
+import itertools
 import json
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +40,18 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write_chunks(path, [data])
+
+
+def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes]) -> Path:
+    """Write the chunks as they come (a long document never needs to be in memory whole), atomically."""
     target = Path(path)
     folder = ensure_writable_dir(target.parent if str(target.parent) else ".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
@@ -64,7 +72,46 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
-    return atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    """``data`` as JSON (indented by one space), streamed: iterators inside it are written as lists as they
+    are consumed (``iter_json``)."""
+    return atomic_write_chunks(path, encoded(itertools.chain(iter_json(data, indent=1), ["\n"])))
+
+
+def encoded(pieces: Iterable[str], size: int = 1 << 16) -> Iterator[bytes]:
+    """UTF-8 chunks of about ``size`` bytes from many small pieces of text."""
+    buffer: list[str] = []
+    length = 0
+    for piece in pieces:
+        buffer.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(buffer).encode("utf-8")
+            buffer, length = [], 0
+    yield "".join(buffer).encode("utf-8")
+
+
+def iter_json(value: object, indent: int | None = None, level: int = 0) -> Iterator[str]:
+    """``json.dumps(value, indent=indent, ensure_ascii=False)`` in pieces (compact separators when ``indent``
+    is None), where an iterator (a generator) counts as a list and is consumed only as it is written."""
+    if isinstance(value, dict):
+        items: Iterable = ((json.dumps(str(k), ensure_ascii=False) + (": " if indent is not None else ":"), v)
+                           for k, v in value.items())
+        brackets = "{}"
+    elif isinstance(value, (list, tuple, Iterator)):
+        items, brackets = ((None, v) for v in value), "[]"
+    else:
+        yield json.dumps(value, ensure_ascii=False)
+        return
+    inner = "" if indent is None else "\n" + " " * (indent * (level + 1))
+    empty = True
+    for key, item in items:
+        yield (brackets[0] if empty else ",") + inner + (key or "")
+        empty = False
+        yield from iter_json(item, indent, level + 1)
+    if empty:
+        yield brackets
+    else:
+        yield ("" if indent is None else "\n" + " " * (indent * level)) + brackets[1]
 
 
 def open_image(path: str | os.PathLike) -> Image.Image:

@@ -161,7 +161,7 @@ def write_outputs(result: CaptionResult, out: Staging | Path, video: Video | Non
         result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
     result.timing.update(write_report(result, out.folder, video))
     names += report_names(result)
-    write_json(out.path(CAPTIONS_JSON), result.to_json())
+    write_json(out.path(CAPTIONS_JSON), result.to_json(lazy=True))
     out.commit(names + [CAPTIONS_JSON], remove=previous_outputs(out.out))
 
 

@@ -6,6 +6,8 @@ video -> detections -> tracks -> keyframes -> captions -> outputs:
 - ``caption_video``: tracks (from the cache when this video, range, model and settings were tracked
   before), DAM captions per track, and every output file in a folder;
 - ``caption_images``: every object of a class in a photo or a folder of photos, captioned;
+- ``track_for_captions``, ``plan_captions``, ``caption_runs``, ``write_run``: ``caption_video`` step by step,
+  for several videos whose tracks are captioned in shared DAM batches (``videocap.batch``);
 - ``render_captions`` / ``write_subtitles``: the outputs again from an edited ``captions.json``.
 
 Each video is opened (and its metadata read) once per call; models may be passed in to be reused.
@@ -22,7 +24,7 @@ from pathlib import Path
 from videocap import cache, models
 from videocap.captioning import (
     CaptionJob,
-    caption_jobs,
+    caption_videos,
     check_dam_available,
     describe,
     keyframe_span,
@@ -47,7 +49,7 @@ from videocap.results import (
     read_captions,
 )
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
-from videocap.staging import check_not_in_use, output_run
+from videocap.staging import Staging, check_not_in_use, output_run
 from videocap.tracking import (
     TrackBuilder,
     Tracker,
@@ -55,7 +57,7 @@ from videocap.tracking import (
     make_tracker,
     track_frames,
 )
-from videocap.video import Video
+from videocap.video import Frame, Video
 
 OnCaption = Callable[[Track, Caption], None]
 
@@ -75,7 +77,7 @@ def write_tracks(path: str | Path, settings: TrackSettings, out_file: str | Path
         raise UserError(f"--out {out_file} is a folder: give the path of the tracks JSON to write")
     ensure_writable_dir(Path(out_file).parent)
     result = _track(video, settings, tracker, progress)
-    write_json(out_file, result.to_json())
+    write_json(out_file, result.to_json(lazy=True))
     return result
 
 
@@ -116,7 +118,7 @@ def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | 
     if result is None:
         result = _track(video, unfiltered, tracker, progress)
         if use_cache:
-            cache.store(key, result.to_json())
+            cache.store(key, result.to_json(lazy=True))
         result.timing["tracking_cached"] = False
     else:
         result.timing = {"track_seconds": 0.0, "tracking_cached": True}
@@ -146,37 +148,86 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     check_not_in_use(out_dir)
     if model is None:
         check_dam_available(settings.dam)
-    with output_run(out_dir) as staging:
-        result = _track_and_caption(video, track_settings, settings, tracker, model, progress, use_cache, on_caption)
-        write_outputs(result, staging, video if render else None, progress=progress, started=started)
-    return result
+    with output_run(out_dir) as staging:  # locked from here: a second run into the folder stops at once
+        tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache)
+        tracker = None  # let YOLO go before DAM loads
+        run = plan_captions(video, tracking, video_sha, settings, started)
+        caption_runs([run], settings, model, progress, on_caption)
+        return write_run(run, staging, render, progress)
 
 
-def _track_and_caption(video: Video, track_settings: TrackSettings, settings: CaptionSettings, tracker: Tracker | None,
-                       model, progress: bool, use_cache: bool, on_caption: OnCaption | None) -> CaptionResult:
-    tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache)
-    tracker = None  # let YOLO go before DAM loads
+@dataclasses.dataclass
+class CaptionRun:
+    """One video between its tracking and its outputs: its caption jobs and the result they fill in.
+
+    ``caption_video`` is ``track_for_captions`` + ``plan_captions`` + ``caption_runs`` + ``write_run``;
+    ``videocap.batch`` calls them one by one, to caption the tracks of several videos in shared DAM batches.
+    """
+
+    video: Video
+    result: CaptionResult
+    jobs: list[CaptionJob]
+    started: float  # time.perf_counter() when the video's run began
+
+
+def track_for_captions(video: Video, track_settings: TrackSettings, tracker: Tracker | None = None,
+                       progress: bool = True, use_cache: bool = True) -> tuple[TrackingResult, str]:
+    """The kept tracks (with keyframes) of a video range, from the cache when tracked before, and the video's
+    SHA-256: what ``caption_video`` captions."""
+    return _track_with_cache(video, track_settings, tracker, progress, use_cache)
+
+
+def plan_captions(video: Video, tracking: TrackingResult, video_sha: str, settings: CaptionSettings,
+                  started: float | None = None) -> CaptionRun:
+    """The caption jobs of a tracked video, and its (not yet captioned) result."""
+    track_settings = tracking.settings
     start_time, end_time = video.time_of(tracking.frame_range.start), video.end_time(tracking.frame_range)
     hold = tracking.frame_range.stride / max(video.info.fps, 1e-6)  # how long a processed frame is shown
     jobs = make_jobs(tracking.tracks, hold, end_time, settings.segment_seconds, track_settings)
-    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, getattr(model, "prompt_style", None),
-                           dict(tracking.timing))
-    if jobs:
-        loaded = time.perf_counter()
-        model = model or load_dam(settings)
-        result.prompt_style = model.prompt_style
-        result.timing["dam_load_seconds"] = round(time.perf_counter() - loaded, 3)
-        captioned = time.perf_counter()
-        for job, caption in _caption(video, model, jobs, tracking, settings, progress):
-            job.track.captions.append(caption)
-            if on_caption is not None:
-                on_caption(job.track, caption)
-        for track in tracking.tracks:
-            track.captions.sort(key=lambda c: c.start)
-        result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
-        result.timing["captions"] = len(jobs)
+    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, None, dict(tracking.timing))
     result.model_records = model_records(track_settings.model, settings.dam)
-    return result
+    return CaptionRun(video, result, jobs, time.perf_counter() if started is None else started)
+
+
+def caption_runs(runs: list[CaptionRun], settings: CaptionSettings, model=None, progress: bool = True,
+                 on_caption: OnCaption | None = None):
+    """Caption the jobs of every run, DAM batches shared across the runs' videos; returns the model (loaded
+    here when ``model`` is None and some run has a job, else the one given)."""
+    for run in runs:
+        run.result.prompt_style = getattr(model, "prompt_style", None)
+    pending = [run for run in runs if run.jobs]
+    if not pending:
+        return model
+    loaded = time.perf_counter()
+    model = model or load_dam(settings)
+    load_seconds = round(time.perf_counter() - loaded, 3)
+    captioned = time.perf_counter()
+    videos = [(run.jobs, _keyframes(run)) for run in pending]
+    for _, job, caption in caption_videos(model, videos, settings, progress):
+        job.track.captions.append(caption)
+        if on_caption is not None:
+            on_caption(job.track, caption)
+    seconds = round(time.perf_counter() - captioned, 3)  # of the shared batches: the videos' common time
+    for run in pending:
+        for track in run.result.tracks:
+            track.captions.sort(key=lambda c: c.start)
+        run.result.prompt_style = model.prompt_style
+        run.result.timing.update(dam_load_seconds=load_seconds, caption_seconds=seconds, captions=len(run.jobs))
+    return model
+
+
+def _keyframes(run: CaptionRun) -> Iterator[Frame]:
+    """The run's frames over its jobs' keyframe span, opened only when the captioner reaches this video."""
+    with run.video.read(keyframe_span(run.jobs, run.result.frame_range)) as frames:
+        yield from frames
+
+
+def write_run(run: CaptionRun, out: Staging | str | Path, render: bool = True, progress: bool = True) -> CaptionResult:
+    """Every output of a captioned run into the staging folder ``out`` (or a folder, staged and locked
+    there), put in place as one set (``captions.json`` last); returns the result."""
+    write_outputs(run.result, out if isinstance(out, Staging) else Path(out), run.video if render else None,
+                  progress=progress, started=run.started)
+    return run.result
 
 
 def model_records(segmentation: str, captioning: str | None) -> dict:
@@ -184,12 +235,6 @@ def model_records(segmentation: str, captioning: str | None) -> dict:
     dam = models.local_model_path(captioning) if captioning else None
     return {"segmentation": models.model_record(segmentation, models.local_model_path(segmentation)),
             "captioning": models.model_record(captioning, dam)}
-
-
-def _caption(video: Video, model, jobs: list[CaptionJob], tracking: TrackingResult, settings: CaptionSettings,
-             progress: bool) -> Iterator[tuple[CaptionJob, Caption]]:
-    with video.read(keyframe_span(jobs, tracking.frame_range)) as frames:
-        yield from caption_jobs(model, jobs, frames, settings, progress)
 
 
 def caption_images(path: str | Path, settings: ImageSettings, captioning: CaptionSettings, out_dir: str | Path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,7 @@ class Track:
 
     id: int
     class_name: str
-    frames: list[TrackFrame] = field(default_factory=list)
+    frames: Sequence[TrackFrame] = field(default_factory=list)  # a list, or on disk (framestore.StoredFrames)
     keyframe_positions: list[int] = field(default_factory=list)  # in ``frames`` (sorted; repeat for short tracks)
     captions: list[Caption] = field(default_factory=list)
 
@@ -145,7 +146,9 @@ class Track:
     def keyframe_frames(self) -> list[TrackFrame]:
         return [self.frames[i] for i in self.keyframe_positions]
 
-    def to_json(self, with_captions: bool) -> dict:
+    def to_json(self, with_captions: bool, lazy: bool = False) -> dict:
+        """The track as JSON data; ``lazy``: its frames as a generator, made only as a streaming writer
+        (``files.write_json``) reaches them, so that a long video's masks are never all in JSON form at once."""
         data = {
             "id": self.id, "class": self.class_name,
             "first_frame": self.first.index, "last_frame": self.last.index,
@@ -155,8 +158,9 @@ class Track:
         }
         if with_captions:  # readable order: the captions before the (long) per-frame masks
             data.update(label=self.label, colour=self.colour_hex, captions=[c.to_json() for c in self.captions])
-        data["frames"] = [{"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
-                           "mask": f.mask.to_rle()} for f in self.frames]
+        frames = ({"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
+                   "mask": f.mask.to_rle()} for f in self.frames)
+        data["frames"] = frames if lazy else list(frames)
         return data
 
     @classmethod
@@ -189,7 +193,8 @@ class TrackingResult:
     tracks: list[Track]
     timing: dict[str, float | bool] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self, lazy: bool = False) -> dict:
+        """What tracks.json holds; ``lazy``: each track's frames as a generator (see ``Track.to_json``)."""
         return {
             "schema": TRACKS_SCHEMA,
             "videocap_version": __version__,
@@ -199,7 +204,7 @@ class TrackingResult:
             "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
                       "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
             "timing": self.timing,
-            "tracks": [t.to_json(with_captions=False) for t in self.tracks],
+            "tracks": [t.to_json(with_captions=False, lazy=lazy) for t in self.tracks],
         }
 
     @classmethod
@@ -245,8 +250,9 @@ class CaptionResult:
     def caption_count(self) -> int:
         return sum(len(t.captions) for t in self.tracks)
 
-    def to_json(self) -> dict:
-        data = self.tracking.to_json()
+    def to_json(self, lazy: bool = False) -> dict:
+        """What captions.json holds; ``lazy``: each track's frames as a generator (see ``Track.to_json``)."""
+        data = self.tracking.to_json(lazy=True)  # its tracks are replaced below
         data["schema"] = CAPTIONS_SCHEMA
         data["video_sha256"] = self.video_sha256
         data["models"] = {"segmentation": self.tracking.settings.model, "captioning": self.settings.dam,
@@ -256,7 +262,7 @@ class CaptionResult:
         data["timing"] = {**data["timing"], **self.timing}
         data["run"] = self.run_id
         data["outputs"] = self.outputs
-        data["tracks"] = [t.to_json(with_captions=True) for t in self.tracks]
+        data["tracks"] = [t.to_json(with_captions=True, lazy=lazy) for t in self.tracks]
         return data
 
     @classmethod

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from videocap.detections import Detections
+from videocap.framestore import FrameStore, StoredFrames
 from videocap.results import Track, TrackFrame
 from videocap.settings import TrackSettings
 from videocap.video import Frame
@@ -33,16 +34,18 @@ def make_tracker(settings: TrackSettings) -> Tracker:
 
 
 class TrackBuilder:
-    """Collects per-frame detections into tracks, keyed by the tracker's id."""
+    """Collects per-frame detections into tracks, keyed by the tracker's id; the frames go to disk (one
+    ``FrameStore`` per video), so a long video's masks do not fill the memory."""
 
     def __init__(self) -> None:
         self._tracks: dict[int, Track] = {}
+        self._store = FrameStore()
 
     def add(self, detections: Detections) -> None:
         for i, track_id in enumerate(detections.track_ids.tolist()):
             track = self._tracks.get(track_id)
             if track is None:
-                track = self._tracks[track_id] = Track(track_id, detections.class_names[i])
+                track = self._tracks[track_id] = Track(track_id, detections.class_names[i], StoredFrames(self._store))
             box = tuple(round(float(v), 2) for v in detections.boxes[i])
             track.frames.append(TrackFrame(detections.frame_index, detections.time, box,
                                            float(detections.scores[i]), detections.masks[i]))
