@@ -103,7 +103,8 @@ def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | 
     frame_range = video.resolve_range(settings.start, settings.end, settings.stride)
     video_sha = cache.file_sha256(video.path)
     key = cache.tracking_key(video_sha, frame_range.start, frame_range.end, frame_range.stride, settings.model,
-                             settings.classes, settings.conf, settings.imgsz, settings.device)
+                             settings.classes, settings.conf, settings.imgsz, settings.device, settings.segmenter,
+                             settings.sam3)
     # Tracks are cached before the min_frames/min_score filter and keyframe selection, redone every run.
     unfiltered = dataclasses.replace(settings, min_frames=1, min_score=0.0)
     result = _from_cache(key) if use_cache else None
@@ -174,16 +175,13 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
                    on_caption: Callable[[Path, Track], None] | None = None) -> list[PhotoResult]:
     """Caption every object of the classes in a photo or a folder of photos; writes and returns each photo's
     result (``<photo>.json`` and ``<photo>.captioned.jpg|png`` in ``out_dir``)."""
-    from videocap.yolo import YoloSegmenter
-
     photos = list_photos(path)
     if len(photos) == 1:
         read_photo(photos[0])  # a bad single photo fails before any model loads
     out = ensure_writable_dir(out_dir)
     if model is None:
         check_dam_available(captioning.dam)
-    segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
-                                           settings.device)
+    segmenter = segmenter or make_segmenter(settings)
     names = output_names(photos)
     results = []
     with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
