@@ -47,7 +47,7 @@ def tiny_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=merges)
 
 
-def random_config(size: str = "tiny", vocab_size: int = 1000, bos: int = 0, eos: int = 1):
+def random_config(size: str = "tiny", vocab_size: int = 1000, bos: int = 0, eos: int = 1, max_objects: int = 10000):
     """A ``Sam3VideoConfig`` at one of ``SIZES``, with low thresholds and no hot start."""
     from transformers import Sam3VideoConfig
 
@@ -77,10 +77,10 @@ def random_config(size: str = "tiny", vocab_size: int = 1000, bos: int = 0, eos:
                    memory_fuser_embed_dim=width, memory_fuser_intermediate_dim=width)
     return Sam3VideoConfig(detector_config=detector, tracker_config=tracker, low_res_mask_size=4 * grid,
                            score_threshold_detection=0.2, new_det_thresh=0.2, hotstart_delay=0,
-                           recondition_every_nth_frame=4)
+                           recondition_every_nth_frame=4, max_num_objects=max_objects)
 
 
-def save_random_sam3(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+def save_random_sam3(folder: str | Path, size: str = "tiny", seed: int = 0, max_objects: int = 10000) -> Path:
     """A random SAM 3 checkpoint with its processor and tokenizer in ``folder`` (the hub's layout)."""
     import torch
     from transformers import Sam3Processor, Sam3VideoModel, Sam3VideoProcessor
@@ -89,7 +89,7 @@ def save_random_sam3(folder: str | Path, size: str = "tiny", seed: int = 0) -> P
 
     folder = Path(folder)
     tokenizer = tiny_tokenizer()
-    config = random_config(size, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    config = random_config(size, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, max_objects)
     torch.manual_seed(seed)
     model = Sam3VideoModel(config)
     with torch.no_grad():  # random weights would call every tracked object occluded from its second frame on
