@@ -170,6 +170,20 @@ def test_cli_caption_with_sam3_writes_every_output(sam3_checkpoint, tmp_path):
     assert len(list(out.glob("circle-*.vtt"))) == len(captions["tracks"])
 
 
+def test_cli_image_with_sam3(sam3_checkpoint, clip, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "shapes.png"
+    Image.fromarray(clip.frames[0]).save(photo)
+    run = _videocap("image", str(photo), "--segmenter", "sam3", "--sam3", str(sam3_checkpoint), "--class", "red car",
+                    "--conf", "0.2", "--dam", str(DEMO_DAM), "--max-new-tokens", "8", "--device", "cpu",
+                    "--out", str(tmp_path / "o"), "--quiet")
+    assert run.returncode == 0, run.stderr
+    result = json.loads((tmp_path / "o" / "shapes.json").read_text())
+    assert result["objects"] and all(o["class"] == "red car" and o["caption"] for o in result["objects"])
+    assert (tmp_path / "o" / "shapes.captioned.png").stat().st_size > 0
+
+
 def test_cli_without_checkpoint_says_how_to_get_it(tmp_path):
     run = _videocap("track", str(REPO / "videocap/data/sample/shapes.mp4"), "--segmenter", "sam3", "--class", "car",
                     "--out", str(tmp_path / "t.json"), env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)})

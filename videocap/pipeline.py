@@ -49,6 +49,7 @@ from videocap.tracking import (
     TrackBuilder,
     Tracker,
     keep_track,
+    make_segmenter,
     make_tracker,
     track_frames,
 )

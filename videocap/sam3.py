@@ -137,7 +137,6 @@ class Sam3Tracker:
         self.model, self.processor = model, processor
         self.device = next(model.parameters()).device
         self.session = None
-        self._next_frame = 0
 
     def select_classes(self, classes: Iterable[str]) -> None:
         """Track these text prompts from the next ``reset`` on."""
@@ -147,7 +146,6 @@ class Sam3Tracker:
         """A fresh session (ids start again) with the prompts."""
         self.session = self.processor.init_video_session(inference_device=self.device, dtype=self.model.dtype)
         self.processor.add_text_prompt(self.session, list(self.prompts))
-        self._next_frame = 0
 
     def update(self, frame: Frame) -> Detections:
         """Stream one frame (RGB) into the session; call in frame order."""
@@ -159,9 +157,7 @@ class Sam3Tracker:
     def step(self, image: np.ndarray) -> dict:
         """The model's post-processed outputs for the next frame (object_ids, scores, masks, prompt_to_obj_ids)."""
         inputs = self.processor(images=image, return_tensors="pt")
-        # The frame number is given: the session would count its stored frames, which are pruned.
-        output = self.model(inference_session=self.session, frame=inputs.pixel_values[0], frame_idx=self._next_frame)
-        self._next_frame += 1
+        output = self.model(inference_session=self.session, frame=inputs.pixel_values[0])
         result = self.processor.postprocess_outputs(self.session, output, original_sizes=inputs.original_sizes)
         forget_old_state(self.session, self.model, output.frame_idx)
         return result
@@ -178,7 +174,8 @@ def forget_old_state(session, model, frame_idx: int) -> None:
     """Drop what the model will not read again after ``frame_idx`` (see the module's notes on memory)."""
     tracker = model.tracker_model.config
     window = max(tracker.num_maskmem, tracker.max_object_pointers_in_encoder)
-    # Old frames' pixels are freed but their entries stay: the tracker reads the session's frame count.
+    # Old frames' pixels are freed but their entries stay: the session numbers new frames, and the tracker
+    # sizes its object-pointer window, by how many frames it holds.
     for old, pixels in session.processed_frames.items():
         if old < frame_idx and pixels.numel():
             session.processed_frames[old] = pixels.new_empty(0)
