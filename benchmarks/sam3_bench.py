@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-import videocap.sam3 as sam3
+from videocap import sam3
 from videocap.sam3 import Sam3Tracker
 from videocap.sam3_random import save_random_sam3
 from videocap.synthetic import make_clip

@@ -183,8 +183,8 @@ def forget_old_state(session, model, frame_idx: int) -> None:
         _drop_before(outputs["non_cond_frame_outputs"], frame_idx - window)
         cond = outputs["cond_frame_outputs"]
         if len(cond) > tracker.max_cond_frame_num:
-            first, *rest = sorted(cond)
-            for old in rest[:len(rest) - (tracker.max_cond_frame_num - 1)]:
+            later = sorted(cond)[1:]  # the object's first conditioning frame stays
+            for old in later[:len(later) - (tracker.max_cond_frame_num - 1)]:
                 del cond[old]
         _drop_before(session.frames_tracked_per_obj.get(obj_idx, {}), frame_idx)
         _drop_before(session.mask_inputs_per_obj.get(obj_idx, {}), frame_idx)
@@ -192,7 +192,7 @@ def forget_old_state(session, model, frame_idx: int) -> None:
     _drop_before(session.suppressed_obj_ids, frame_idx)
     horizon = frame_idx - model.hotstart_delay
     for table in (session.unmatched_frame_inds, session.overlap_pair_to_frame_inds):
-        for key, frames in table.items():
+        for frames in table.values():
             frames[:] = [f for f in frames if f > horizon]
 
 

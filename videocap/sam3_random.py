@@ -84,7 +84,9 @@ def save_random_sam3(folder: str | Path, size: str = "tiny", seed: int = 0, max_
     """A random SAM 3 checkpoint with its processor and tokenizer in ``folder`` (the hub's layout)."""
     import torch
     from transformers import Sam3Processor, Sam3VideoModel, Sam3VideoProcessor
-    from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+    from transformers.models.sam2_video.video_processing_sam2_video import (
+        Sam2VideoVideoProcessor,
+    )
     from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
 
     folder = Path(folder)
