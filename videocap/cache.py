@@ -1,7 +1,8 @@
 """A cache of tracking results, so that captioning again with other DAM settings does not track again.
 
-An entry is keyed by the video's content (SHA-256), the frame range, the YOLO model (its file's
-SHA-256, or its name when ultralytics resolves it), the classes and every setting that changes the
+An entry is keyed by the video's content (SHA-256), the frame range, the segmenter, its model (a YOLO
+file's SHA-256, or its name when ultralytics resolves it; a SAM 3 folder's files' hashes, or its hub
+id), the classes (SAM 3's text prompts as given) and every setting that changes the
 tracks (confidence, image size, device, the ByteTrack configuration, videocap's version). Tracks are
 cached before the ``min_frames`` filter and keyframe selection, which are redone on every run.
 
@@ -64,14 +65,27 @@ def model_identity(model: str) -> str:
     return f"sha256:{file_sha256(path)}" if path.is_file() else f"name:{model}"
 
 
+def folder_identity(path_or_id: str) -> str:
+    """A checkpoint folder's identity (its configs' and weights' content hashes), or the hub id itself."""
+    path = Path(path_or_id).expanduser()
+    if not path.is_dir():
+        return f"hub:{path_or_id}"
+    files = sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors"))
+    listing = "".join(f"{file.name}:{file_sha256(file)}\n" for file in files)
+    return f"sha256:{hashlib.sha256(listing.encode()).hexdigest()}"
+
+
 def tracking_key(video_sha256: str, start: int, end: int, stride: int, model: str, classes, conf: float,
-                 imgsz: int | None, device: str | None) -> str:
+                 imgsz: int | None, device: str | None, segmenter: str = "yolo", sam3: str | None = None) -> str:
     parts = {
-        "video": video_sha256, "range": [start, end, stride], "model": model_identity(model),
+        "video": video_sha256, "range": [start, end, stride], "segmenter": segmenter, "model": model_identity(model),
         "classes": sorted({c.strip().lower() for c in classes}), "conf": conf, "imgsz": imgsz,
         "device": device, "tracker": BYTETRACK_CONFIG.read_text(), "videocap": __version__,
         "frames": "as displayed",  # tracks made before frames were turned by the display matrix differ
     }
+    if segmenter == "sam3":
+        # SAM 3 numbers objects in prompt order and reads the prompts' case: keep them as given.
+        parts.update(model=folder_identity(sam3), classes=[c.strip() for c in classes], tracker="sam3 streaming")
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

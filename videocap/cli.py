@@ -21,11 +21,13 @@ from videocap.settings import (
     DEFAULT_DAM,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MODEL,
+    DEFAULT_SAM3,
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
     DTYPES,
     KEYFRAME_METHODS,
     OVERLAYS,
+    SEGMENTERS,
     CaptionSettings,
     ImageSettings,
     TrackSettings,
@@ -56,6 +58,7 @@ Examples:
   videocap caption street.mp4 --class person --class dog --out street/            # yolo11x-seg + DAM-3B-Video
   videocap caption talk.mp4 --class person --start 1:00 --end 2:30 --segment-seconds 10 --out talk/
   videocap caption clip.mp4 --class car --dam ~/models/DAM-3B-Video --temperature 0 --max-new-tokens 128
+  videocap caption yard.mp4 --segmenter sam3 --class "forklift" --class "person in a hi-vis vest" --out yard/
 """
 
 BATCH_EXAMPLES = """\b
@@ -138,9 +141,15 @@ range_options = _options(
 
 segmenter_options = _options(
     click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
-                 help="Object class (repeatable), e.g. --class person --class dog."),
+                 help="Object class (repeatable), e.g. --class person --class dog; with --segmenter sam3 any "
+                      "noun phrase, e.g. --class 'red car'."),
+    click.option("--segmenter", type=click.Choice(SEGMENTERS), default=None,
+                 help="yolo: YOLO-seg + ByteTrack, its model's classes (COCO's 80), fast on CPU; sam3: Meta's "
+                      "SAM 3, any noun phrase, wants a GPU [config; default yolo]."),
     click.option("--model", default=None, help=f"YOLO-seg weights: a path or an ultralytics name "
                                                f"[config; default {DEFAULT_MODEL}]."),
+    click.option("--sam3", default=None, metavar="PATH_OR_ID",
+                 help=f"SAM 3 checkpoint (--segmenter sam3): a folder or a hub id [config; default {DEFAULT_SAM3}]."),
     click.option("--imgsz", type=click.IntRange(min=32), default=None,
                  help="Inference size [config; default: the size the model was trained at]."),
     click.option("--device", default=None, help="Torch device, e.g. cpu, 0, cuda:0 [default: auto]."),

@@ -104,9 +104,14 @@ def hub_snapshot(repo_id: str, allow_patterns: list[str], what: str, flag: str) 
                         f"is set): {hub_download_hint(repo_id, flag)}")
     print(f"videocap: downloading {what} {repo_id} from {constants.ENDPOINT} into {hub_cache_dir()} "
           "(once; later runs use the cache)", file=sys.stderr)
+    from huggingface_hub.errors import GatedRepoError
+
     try:
         return Path(snapshot_download(repo_id, allow_patterns=allow_patterns))
-    except Exception as exc:  # noqa: BLE001 - every failure has the same remedy
+    except GatedRepoError:
+        raise UserError(f"{what} {repo_id} is gated: accept its licence on huggingface.co/{repo_id}, log in with "
+                        f"`hf auth login`, then run again; or {hub_download_hint(repo_id, flag)}") from None
+    except Exception as exc:  # noqa: BLE001 - every other failure has the same remedy
         reason = " ".join(str(exc).split())[:160]
         raise UserError(f"cannot download {what} {repo_id} from {constants.ENDPOINT} ({type(exc).__name__}: "
                         f"{reason}): {hub_download_hint(repo_id, flag)}") from exc

@@ -54,6 +54,7 @@ from videocap.tracking import (
     TrackBuilder,
     Tracker,
     keep_track,
+    make_segmenter,
     make_tracker,
     track_frames,
 )
@@ -111,7 +112,8 @@ def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | 
     frame_range = video.resolve_range(settings.start, settings.end, settings.stride)
     video_sha = cache.file_sha256(video.path)
     key = cache.tracking_key(video_sha, frame_range.start, frame_range.end, frame_range.stride, settings.model,
-                             settings.classes, settings.conf, settings.imgsz, settings.device)
+                             settings.classes, settings.conf, settings.imgsz, settings.device, settings.segmenter,
+                             settings.sam3)
     # Tracks are cached before the min_frames/min_score filter and keyframe selection, redone every run.
     unfiltered = dataclasses.replace(settings, min_frames=1, min_score=0.0)
     result = _from_cache(key) if use_cache else None
@@ -243,8 +245,6 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     """Caption every object of the classes in a photo or a folder of photos; writes and returns each photo's
     result (``<photo>.json`` and ``<photo>.captioned.jpg|png`` in ``out_dir``, put in place together when
     every photo is done)."""
-    from videocap.yolo import YoloSegmenter
-
     photos = list_photos(path)
     if len(photos) == 1:
         read_photo(photos[0])  # a bad single photo fails before any model loads
@@ -252,8 +252,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     if model is None:
         check_dam_available(captioning.dam)
     with output_run(out_dir) as staging:
-        segmenter = segmenter or YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz,
-                                               settings.device)
+        segmenter = segmenter or make_segmenter(settings)
         names = output_names(photos)
         records = model_records(settings.model, captioning.dam)
         results, written = [], []

@@ -200,7 +200,7 @@ class TrackingResult:
             "videocap_version": __version__,
             "video": self.video.to_json(),
             "settings": {**asdict(self.settings), "classes": list(self.settings.classes),
-                         "tracker": tracker_settings()},
+                         "tracker": tracker_settings() if self.settings.segmenter == "yolo" else "sam3"},
             "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
                       "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
             "timing": self.timing,

@@ -23,6 +23,8 @@ from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 
 DEFAULT_MODEL = "yolo11x-seg.pt"
 DEFAULT_DAM = "nvidia/DAM-3B-Video"
+DEFAULT_SAM3 = "facebook/sam3"
+SEGMENTERS = ("yolo", "sam3")  # yolo: YOLO-seg (+ ByteTrack); sam3: Meta's SAM 3, text prompts
 
 # DAM's sampling defaults: those of NVIDIA's reference (``get_description``).
 DEFAULT_TEMPERATURE = 0.2
@@ -36,19 +38,23 @@ DTYPES = ("float32", "bfloat16", "float16")
 OVERLAYS = ("outline", "tint", "none")
 
 #: Keys a config may set; each is also a command-line flag.
-TRACK_KEYS = ("model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframe_count", "keyframe_method")
+TRACK_KEYS = ("segmenter", "model", "sam3", "imgsz", "conf", "device", "min_frames", "min_score", "keyframe_count",
+              "keyframe_method")
+IMAGE_KEYS = ("segmenter", "model", "sam3", "imgsz", "device")
 CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language",
                 "device", "overlay")
-KNOWN_KEYS = set(TRACK_KEYS) | set(CAPTION_KEYS)
-PATH_KEYS = {"model", "dam"}
+KNOWN_KEYS = set(TRACK_KEYS) | set(IMAGE_KEYS) | set(CAPTION_KEYS)
+PATH_KEYS = {"model", "dam", "sam3"}
 
 
 @dataclass(frozen=True)
 class TrackSettings:
     """How a video is segmented and tracked, and which keyframes each track gives DAM."""
 
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # class names for YOLO; text prompts (any noun phrase) for SAM 3
     model: str = DEFAULT_MODEL
+    segmenter: str = "yolo"
+    sam3: str = DEFAULT_SAM3  # SAM 3 checkpoint: a folder or a hub id
     start: str | None = None  # as the user gave them: frame number, seconds or a time
     end: str | None = None
     stride: int = 1
@@ -63,6 +69,7 @@ class TrackSettings:
     def __post_init__(self) -> None:
         if not self.classes:
             raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
+        _check_segmenter(self.segmenter)
         if self.stride < 1:
             raise UserError(f"--stride must be 1 or more, got {self.stride}")
         if self.keyframe_method not in KEYFRAME_METHODS:
@@ -119,10 +126,20 @@ class ImageSettings:
     conf: float = 0.25
     imgsz: int | None = None
     device: str | None = None
+    segmenter: str = "yolo"
+    sam3: str = DEFAULT_SAM3
+
+    def __post_init__(self) -> None:
+        _check_segmenter(self.segmenter)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> ImageSettings:
-        return _build(cls, config, ("model", "imgsz", "device"), flags)
+        return _build(cls, config, IMAGE_KEYS, flags)
+
+
+def _check_segmenter(segmenter: str) -> None:
+    if segmenter not in SEGMENTERS:
+        raise UserError(f"segmenter {segmenter!r}: choose from {', '.join(SEGMENTERS)}")
 
 
 def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dict[str, Any]):

@@ -1,18 +1,21 @@
 """The tracking stage: frames in, per-frame ``Detections`` with track ids out, collected into ``Track``s.
 
-Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (today YOLO-seg +
-ByteTrack, ``videocap.yolo.YoloTracker``); the stages above see only ``Detections`` and ``Track``s.
+Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (YOLO-seg + ByteTrack,
+``videocap.yolo.YoloTracker``, or SAM 3 with text prompts, ``videocap.sam3.Sam3Tracker``); the
+stages above see only ``Detections`` and ``Track``s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
+
+import numpy as np
 
 from videocap.detections import Detections
 from videocap.framestore import FrameStore, StoredFrames
 from videocap.results import Track, TrackFrame
-from videocap.settings import TrackSettings
+from videocap.settings import ImageSettings, TrackSettings
 from videocap.video import Frame
 
 
@@ -28,9 +31,24 @@ class Tracker(Protocol):
 
 def make_tracker(settings: TrackSettings) -> Tracker:
     """The tracker the settings name (the one place that builds one)."""
+    if settings.segmenter == "sam3":
+        from videocap.sam3 import Sam3Tracker
+
+        return Sam3Tracker(settings.sam3, settings.classes, settings.device)
     from videocap.yolo import YoloTracker
 
     return YoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+
+
+def make_segmenter(settings: ImageSettings) -> Callable[[np.ndarray], Detections]:
+    """The photo segmenter the settings name: an image (RGB) in, its ``Detections`` out."""
+    if settings.segmenter == "sam3":
+        from videocap.sam3 import Sam3Segmenter
+
+        return Sam3Segmenter(settings.sam3, settings.classes, settings.conf, settings.device)
+    from videocap.yolo import YoloSegmenter
+
+    return YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
 
 
 class TrackBuilder:
