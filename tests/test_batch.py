@@ -84,8 +84,10 @@ def index_rows(out: Path) -> list[dict]:
 
 
 def captions_json(folder: Path) -> dict:
+    """A video's captions.json but for what differs between any two runs: timings and the run id."""
     data = json.loads((folder / "captions.json").read_text())
     data.pop("timing")
+    data.pop("run")
     return data
 
 

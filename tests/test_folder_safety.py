@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from videocap.encode import ffmpeg_exe
+from videocap.outputs import manifest_names
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("tracking", "captioning", "rendering", "muxing")
@@ -65,8 +66,7 @@ def check_set(folder: Path, extra: set[str] = frozenset({USER_FILE})) -> dict:
     and nothing else but ``extra``: no staging folder, no lock, no partial file."""
     data = json.loads((folder / "captions.json").read_text())
     outputs = data["outputs"]
-    names = {outputs[k] for k in ("captions", "ass", "video", "mkv") if k in outputs}
-    names |= {name for files in outputs["tracks"].values() for name in files.values()}
+    names = manifest_names(outputs)
     assert sorted(p.name for p in folder.iterdir()) == sorted(names | set(extra))
     for key in ("video", "mkv"):
         if key in outputs:
@@ -215,7 +215,7 @@ def tmpfs(tmp_path):
     """A tiny filesystem of its own (needs root): a read-only folder or a full disk, for real."""
     mount = tmp_path / "fs"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     yield mount

@@ -19,6 +19,7 @@ from pathlib import Path
 from videocap import __version__
 from videocap.batch_index import track_rows, video_row
 from videocap.errors import UserError
+from videocap.outputs import manifest_names
 from videocap.pipeline import CaptionRun, caption_runs, plan_captions, track_for_captions, write_run
 from videocap.results import CaptionResult
 from videocap.settings import CaptionSettings, TrackSettings
@@ -55,9 +56,8 @@ class BatchVideo:
 
 
 def output_files(result: CaptionResult) -> list[str]:
-    outputs = result.outputs
-    names = [outputs[k] for k in ("captions", "video", "mkv", "ass") if k in outputs]
-    return names + [name for files in outputs.get("tracks", {}).values() for name in files.values()]
+    """The files of the video's set, as its captions.json names them."""
+    return sorted(manifest_names(result.outputs))
 
 
 def one_line(exc: BaseException) -> str:

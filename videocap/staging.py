@@ -53,7 +53,7 @@ def new_run_id() -> str:
     return f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-OUTPUT_SUFFIXES = (".json", ".srt", ".vtt", ".ass", ".mp4", ".mkv", ".jpg", ".png", ".html", ".txt")  # what videocap writes
+OUTPUT_SUFFIXES = (".json", ".srt", ".vtt", ".ass", ".mp4", ".mkv", ".jpg", ".png", ".html")  # what videocap writes
 
 
 def plain_name(name: object) -> bool:
