@@ -25,9 +25,9 @@ from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, LlamaForCausalLM, SiglipVisionModel
 from transformers.activations import ACT2FN
 
-from videocap.dam import loading
+from videocap.dam import batching, loading
 from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig
-from videocap.dam.generation import TextStream, finish_text, generate_tokens, trim_at_eos
+from videocap.dam.generation import Generators, TextStream, finish_text, generate_tokens, trim_at_eos
 from videocap.dam.preprocess import Frame, Mask, check_inputs, make_cimages, normalize
 from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids
 from videocap.dam.tokenizer import DamTokenizer
@@ -35,6 +35,7 @@ from videocap.dam.tokenizer import DamTokenizer
 log = logging.getLogger(__name__)
 
 Item = tuple[Sequence[Frame], Sequence[Mask]] | tuple[Sequence[Frame], Sequence[Mask], str | None]
+Seeds = int | Sequence[int] | None  # one seed for a batch, or one per item
 
 TEMPERATURE, TOP_P, MAX_NEW_TOKENS = 0.2, 0.5, 512  # the reference's get_description defaults
 
@@ -219,6 +220,8 @@ class DamModel(nn.Module):
         self.llm = llm
         self.prompt_style = config.prompt_style  # "dam-3b" or "dam-3b-video": chooses the default queries
         self.vision_batch_size = 32  # frames per vision forward; bounds activation memory for big batches
+        self.prefill_rows: int | None = None  # prompts prefilled together; None: 1 on CPU, all on GPU
+        self.cuda_graphs = True  # on CUDA, each decoding step is replayed as one captured graph
         self.requires_grad_(False)
         self.eval()
 
@@ -358,16 +361,18 @@ class DamModel(nn.Module):
 
     @torch.inference_mode()
     def generate_batch_ids(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
-                           temperature: float = 0.0, top_p: float = TOP_P, seed: int | None = None,
+                           temperature: float = 0.0, top_p: float = TOP_P, seed: Seeds = None,
                            stop_at_eos: bool = True) -> list[list[int]]:
-        """New token ids of several objects generated together (left padding; greedy equals one-by-one)."""
+        """New token ids of several objects generated together (left padding; greedy equals one-by-one).
+
+        ``seed`` is one seed for the batch, or one per item: then each row samples as it would alone."""
         if not items:
             return []
         prepared = self.prepare(items)
         embeds, mask = self.embed(prepared, self.encode_images(prepared.pixels))
         eos = torch.tensor(self.config.eos_token_ids, device=self.device)
         steps = list(generate_tokens(self.llm, embeds, mask, max_new_tokens, temperature, top_p, eos,
-                                     self._generator(seed), stop_at_eos, self.config.top_k))
+                                     self._generator(seed), stop_at_eos, self.config.top_k, **self.decode_options()))
         if not steps:
             return [[] for _ in items]
         ids = torch.stack(steps, dim=1).tolist()
@@ -381,17 +386,23 @@ class DamModel(nn.Module):
                                    top_p=top_p, seed=seed)[0]
 
     def describe_batch(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
-                       temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: int | None = None,
+                       temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: Seeds = None,
                        batch_size: int = 16) -> list[str]:
-        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each.
+        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each (on a GPU,
+        fewer when that many do not fit in its free memory: see ``batching.fitting_batch_size``).
 
         Objects with the same number of frames are batched together, so that little padding is needed.
+        ``seed``: one seed (the objects from ``start`` on sample with ``seed + start``), or one per item,
+        which makes each text what ``describe(..., seed=its seed)`` gives, whatever the batch.
         """
         order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
         texts = [""] * len(items)
+        if items:
+            frames = max(len(item[0]) for item in items)
+            batch_size = batching.fitting_batch_size(self, batch_size, frames, max_new_tokens)
         for start in range(0, len(order), batch_size):
             group = order[start:start + batch_size]
-            seed_k = None if seed is None else seed + start
+            seed_k = seed + start if isinstance(seed, int) else None if seed is None else [seed[i] for i in group]
             ids = self.generate_batch_ids([items[i] for i in group], max_new_tokens, temperature, top_p, seed_k)
             for i, row in zip(group, ids, strict=True):
                 texts[i] = finish_text(self.tokenizer.decode(row))
@@ -417,8 +428,17 @@ class DamModel(nn.Module):
         if piece:
             yield piece
 
-    def _generator(self, seed: int | None) -> torch.Generator | None:
-        return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+    def decode_options(self) -> dict:
+        """How ``generate_tokens`` runs on this model's device (see ``prefill`` and ``DecodeStep``)."""
+        cuda = self.device.type == "cuda"
+        rows = self.prefill_rows if self.prefill_rows is not None else (None if cuda else 1)
+        # A look at the EOS flags waits for the device: on CUDA look every 16 tokens.
+        return {"prefill_rows": rows, "cuda_graph": cuda and self.cuda_graphs, "eos_check_every": 16 if cuda else 1}
+
+    def _generator(self, seed: Seeds) -> Generators:
+        if seed is None or isinstance(seed, int):
+            return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+        return [torch.Generator(device=self.device).manual_seed(s) for s in seed]
 
 
 def _defaults(device: str | torch.device | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
