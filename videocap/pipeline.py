@@ -27,6 +27,7 @@ from videocap.files import ensure_writable_dir, write_json
 from videocap.images import list_photos, output_names, photo_objects, read_photo
 from videocap.keyframes import select_keyframes
 from videocap.outputs import write_outputs, write_photo_outputs, write_subtitles as write_subtitle_files
+from videocap.overlap import prefetch
 from videocap.progress import progress_bar
 from videocap.results import (Caption, CaptionResult, PhotoResult, Track, TrackingResult, read_captions)
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
@@ -59,7 +60,8 @@ def _track(video: Video, settings: TrackSettings, tracker: Tracker | None, progr
     tracker.select_classes(settings.classes)
     builder = TrackBuilder()
     with video.read(frame_range) as frames, progress_bar(len(frame_range), "tracking", "frame", progress) as bar:
-        for detections in track_frames(frames, tracker):
+        # Frames are read (decoded) in a thread while the detector works on those before them.
+        for detections in track_frames(prefetch(frames, 2 * getattr(tracker, "batch_size", 1)), tracker):
             builder.add(detections)
             bar.update(1)
     elapsed = time.perf_counter() - started

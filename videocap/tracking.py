@@ -1,13 +1,16 @@
 """The tracking stage: frames in, per-frame ``Detections`` with track ids out, collected into ``Track``s.
 
 Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (today YOLO-seg +
-ByteTrack, ``videocap.yolo.YoloTracker``); the stages above see only ``Detections`` and ``Track``s.
+ByteTrack, ``videocap.yolo.BatchedYoloTracker``); the stages above see only ``Detections`` and
+``Track``s. A ``BatchTracker`` is given ``batch_size`` frames at a time (its detector runs on them at
+once; its tracker still goes frame by frame).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Protocol, runtime_checkable
 
 from videocap.detections import Detections
 from videocap.results import Track, TrackFrame
@@ -25,11 +28,22 @@ class Tracker(Protocol):
     def update(self, frame: Frame) -> Detections: ...
 
 
+@runtime_checkable
+class BatchTracker(Tracker, Protocol):
+    """A tracker that takes several frames at once (in frame order) and knows which tracks have ended."""
+
+    batch_size: int
+
+    def update_batch(self, frames: Sequence[Frame]) -> list[Detections]: ...
+
+    def live_ids(self) -> set[int]: ...
+
+
 def make_tracker(settings: TrackSettings) -> Tracker:
     """The tracker the settings name (the one place that builds one)."""
-    from videocap.yolo import YoloTracker
+    from videocap.yolo import BatchedYoloTracker
 
-    return YoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+    return BatchedYoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
 
 
 class TrackBuilder:
@@ -55,8 +69,13 @@ class TrackBuilder:
 def track_frames(frames: Iterable[Frame], tracker: Tracker) -> Iterator[Detections]:
     """Each frame's tracked detections, in order, from a tracker that starts afresh."""
     tracker.reset()
-    for frame in frames:
-        yield tracker.update(frame)
+    if not isinstance(tracker, BatchTracker):
+        for frame in frames:
+            yield tracker.update(frame)
+        return
+    frames = iter(frames)
+    while chunk := list(islice(frames, tracker.batch_size)):
+        yield from tracker.update_batch(chunk)
 
 
 def keep_track(track: Track, settings: TrackSettings) -> bool:

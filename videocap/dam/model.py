@@ -314,7 +314,7 @@ class DamModel(nn.Module):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Visual tokens ``[N, T', D]`` of uint8 cimages ``[N, 8, S, S]``."""
         pixels = pixels.to(self.device, non_blocking=True)
-        chunks = [self.vision(chunk) for chunk in pixels.split(self.vision_batch_size)]
+        chunks = [self.vision(chunk) for chunk in pixels.split(batching.vision_chunk(self))]
         return torch.cat(chunks)
 
     def embed(self, prepared: Prepared, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
