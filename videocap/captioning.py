@@ -9,6 +9,7 @@ length. Captions come out as a generator, in the order they are made.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -127,9 +128,16 @@ def load_dam(settings: CaptionSettings):
         raise
 
 
+def job_seed(seed: int | None, job: CaptionJob) -> int | None:
+    """The job's own sampling seed, from the run's seed, its track's id and its first frame: its caption does
+    not depend on which jobs share its batch, nor in which order jobs are captioned."""
+    return None if seed is None else zlib.crc32(f"{seed}:{job.track.id}:{job.frames[0].index}".encode())
+
+
 def describe(model, objects: Sequence[tuple[list[np.ndarray], list[np.ndarray]]], settings: CaptionSettings,
-             seed: int | None) -> list[str]:
-    """DAM's captions of (frames, masks) objects in one batch, with the settings' query and sampling."""
+             seed: int | Sequence[int] | None) -> list[str]:
+    """DAM's captions of (frames, masks) objects in one batch, with the settings' query and sampling
+    (``seed``: one for the batch, or one per object)."""
     items = [(frames, masks, None if settings.query is None else model.default_query(len(frames), settings.query))
              for frames, masks in objects]
     return model.describe_batch(items, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
@@ -140,25 +148,22 @@ def caption_jobs(model, jobs: Sequence[CaptionJob], frames: Iterable[Frame], set
                  progress: bool = True) -> Iterator[tuple[CaptionJob, Caption]]:
     """Caption every job with DAM, batching across tracks as their keyframes arrive in ``frames``.
 
-    ``frames`` are the video's frames over ``keyframe_span(jobs, ...)``, in order. Batch ``n`` samples
-    with seed ``settings.seed + n * batch_size``, so the captions do not depend on anything but the jobs.
+    ``frames`` are the video's frames over ``keyframe_span(jobs, ...)``, in order. Each job samples with
+    its own ``job_seed``, so a caption depends on its job alone, not on the batches.
     """
     batcher = _Batcher(jobs)
-    done = 0
     with progress_bar(len(jobs), "captioning", "caption", progress) as bar:
         for frame in frames:
             batcher.add_frame(frame)
             while len(batcher.ready) >= settings.batch_size:
-                yield from _run(model, batcher, done, settings)
-                done += 1
+                yield from _run(model, batcher, settings)
                 bar.update(settings.batch_size)
         if batcher.waiting:
             raise UserError(f"frame {batcher.waiting[0].last_needed} could not be decoded again for captioning "
                             "(the file changed or is damaged)")
         while batcher.ready:
             size = min(len(batcher.ready), settings.batch_size)
-            yield from _run(model, batcher, done, settings)
-            done += 1
+            yield from _run(model, batcher, settings)
             bar.update(size)
 
 
@@ -191,12 +196,12 @@ class _Batcher:
                 self.images.pop(f.index, None)
 
 
-def _run(model, batcher: _Batcher, number: int, settings: CaptionSettings) -> Iterator[tuple[CaptionJob, Caption]]:
+def _run(model, batcher: _Batcher, settings: CaptionSettings) -> Iterator[tuple[CaptionJob, Caption]]:
     batch = batcher.take(settings.batch_size)
     objects = [([batcher.images[f.index] for f in job.keyframes], [f.mask.to_mask() for f in job.keyframes])
                for job in batch]
-    seed = None if settings.seed is None else settings.seed + number * settings.batch_size
-    texts = describe(model, objects, settings, seed)
+    seeds = None if settings.seed is None else [job_seed(settings.seed, job) for job in batch]
+    texts = describe(model, objects, settings, seeds)
     for job, text in zip(batch, texts):
         batcher.release(job)
         yield job, job.caption(text)

@@ -27,14 +27,15 @@ from videocap.files import ensure_writable_dir, write_json
 from videocap.images import list_photos, output_names, photo_objects, read_photo
 from videocap.keyframes import select_keyframes
 from videocap.outputs import write_outputs, write_photo_outputs, write_subtitles as write_subtitle_files
-from videocap.overlap import prefetch
 from videocap.progress import progress_bar
 from videocap.results import (Caption, CaptionResult, PhotoResult, Track, TrackingResult, read_captions)
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
-from videocap.tracking import TrackBuilder, Tracker, keep_track, make_tracker, track_frames
+from videocap.overlap import CaptionWorker
+from videocap.tracking import BatchTracker, TrackBuilder, Tracker, keep_track, make_tracker, track_batches
 from videocap.video import Video
 
 OnCaption = Callable[[Track, Caption], None]
+OnEnded = Callable[[list[Track]], None]
 
 
 def track_video(path: str | Path, settings: TrackSettings, tracker: Tracker | None = None,
@@ -53,17 +54,23 @@ def write_tracks(path: str | Path, settings: TrackSettings, out_file: str | Path
     return result
 
 
-def _track(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool) -> TrackingResult:
+def _track(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool,
+           on_ended: OnEnded | None = None) -> TrackingResult:
+    """Track a video range; ``on_ended`` gets the tracks that have ended, as soon as the tracker tells."""
     started = time.perf_counter()
     frame_range = video.resolve_range(settings.start, settings.end, settings.stride)  # before any model loads
     tracker = tracker or make_tracker(settings)
     tracker.select_classes(settings.classes)
     builder = TrackBuilder()
     with video.read(frame_range) as frames, progress_bar(len(frame_range), "tracking", "frame", progress) as bar:
-        # Frames are read (decoded) in a thread while the detector works on those before them.
-        for detections in track_frames(prefetch(frames, 2 * getattr(tracker, "batch_size", 1)), tracker):
-            builder.add(detections)
-            bar.update(1)
+        for batch in track_batches(frames, tracker):
+            for detections in batch:
+                builder.add(detections)
+            bar.update(len(batch))
+            if on_ended is not None and isinstance(tracker, BatchTracker):
+                on_ended(builder.ended(tracker.live_ids()))
+    if on_ended is not None:
+        on_ended(builder.ended())  # the video is over
     elapsed = time.perf_counter() - started
     timing = {"track_seconds": round(elapsed, 3), "frames_per_second": round(len(frame_range) / max(elapsed, 1e-9), 2)}
     return _kept(TrackingResult(video.info, settings, frame_range, builder.tracks(), timing))
@@ -79,7 +86,7 @@ def _kept(result: TrackingResult) -> TrackingResult:
 
 
 def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool,
-                      use_cache: bool) -> tuple[TrackingResult, str]:
+                      use_cache: bool, on_ended: OnEnded | None = None) -> tuple[TrackingResult, str]:
     """Tracks of a video range, from the cache when they were made before; also the video's SHA-256."""
     frame_range = video.resolve_range(settings.start, settings.end, settings.stride)
     video_sha = cache.file_sha256(video.path)
@@ -89,7 +96,7 @@ def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | 
     unfiltered = dataclasses.replace(settings, min_frames=1, min_score=0.0)
     result = _from_cache(key) if use_cache else None
     if result is None:
-        result = _track(video, unfiltered, tracker, progress)
+        result = _track(video, unfiltered, tracker, progress, on_ended)
         if use_cache:
             cache.store(key, result.to_json())
         result.timing["tracking_cached"] = False
@@ -108,40 +115,78 @@ def _from_cache(key: str) -> TrackingResult | None:
 
 def caption_video(path: str | Path, track_settings: TrackSettings, settings: CaptionSettings, out_dir: str | Path,
                   tracker: Tracker | None = None, model=None, progress: bool = True, use_cache: bool = True,
-                  on_caption: OnCaption | None = None, render: bool = True) -> CaptionResult:
+                  on_caption: OnCaption | None = None, render: bool = True, overlap: bool = True) -> CaptionResult:
     """Track, caption and write every output into ``out_dir``; returns what ``captions.json`` holds.
 
     ``tracker`` and ``model`` (a loaded ``DamModel``) may be passed in to reuse loaded models;
-    ``on_caption`` is called with each caption as soon as it is made.
+    ``on_caption`` is called with each caption as soon as it is made. With ``overlap``, tracks that have
+    ended are captioned while tracking goes on (``videocap.overlap``), with the same captions.
     """
     started = time.perf_counter()
     video = Video(path)  # bad video input fails here, before any model loads
     out = ensure_writable_dir(out_dir)
     if model is None:
         check_dam_available(settings.dam)
-    tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache)
-    tracker = None  # let YOLO go before DAM loads
-    start_time, end_time = video.time_of(tracking.frame_range.start), video.end_time(tracking.frame_range)
-    hold = tracking.frame_range.stride / max(video.info.fps, 1e-6)  # how long a processed frame is shown
-    jobs = make_jobs(tracking.tracks, hold, end_time, settings.segment_seconds, track_settings)
-    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, getattr(model, "prompt_style", None),
-                           dict(tracking.timing))
-    if jobs:
-        loaded = time.perf_counter()
-        model = model or load_dam(settings)
-        result.prompt_style = model.prompt_style
-        result.timing["dam_load_seconds"] = round(time.perf_counter() - loaded, 3)
+    frame_range = video.resolve_range(track_settings.start, track_settings.end, track_settings.stride)
+    start_time, end_time = video.time_of(frame_range.start), video.end_time(frame_range)
+    hold = frame_range.stride / max(video.info.fps, 1e-6)  # how long a processed frame is shown
+    early = _EarlyCaptions(video, frame_range, model, settings, track_settings, hold, end_time) if overlap else None
+    tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache,
+                                            early.submit if early else None)
+    tracker = None  # let YOLO go before DAM loads (when DAM was not loaded during tracking)
+    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, None, dict(tracking.timing))
+    if early is not None and early.tracked:  # every track ended during tracking: its jobs are done or queued
+        waited = time.perf_counter()
+        made, model = early.finish(), early.model
+        result.timing["caption_wait_seconds"] = round(time.perf_counter() - waited, 3)
+    else:  # the tracks came from the cache (or no overlap): caption them now
+        jobs = make_jobs(tracking.tracks, hold, end_time, settings.segment_seconds, track_settings)
+        if jobs:
+            loaded = time.perf_counter()
+            model = model or load_dam(settings)
+            result.timing["dam_load_seconds"] = round(time.perf_counter() - loaded, 3)
         captioned = time.perf_counter()
-        for job, caption in _caption(video, model, jobs, tracking, settings, progress):
-            job.track.captions.append(caption)
-            if on_caption is not None:
-                on_caption(job.track, caption)
-        for track in tracking.tracks:
-            track.captions.sort(key=lambda c: c.start)
+        made = _caption(video, model, jobs, tracking, settings, progress) if jobs else []
+    for job, caption in made:
+        job.track.captions.append(caption)
+        if on_caption is not None:
+            on_caption(job.track, caption)
+    if early is None or not early.tracked:
         result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
-        result.timing["captions"] = len(jobs)
+    for track in tracking.tracks:
+        track.captions.sort(key=lambda c: c.start)
+    result.prompt_style = getattr(model, "prompt_style", None)
+    result.timing["captions"] = result.caption_count
     write_outputs(result, out, video if render else None, progress=progress, started=started)
     return result
+
+
+class _EarlyCaptions:
+    """Caption jobs of the tracks that have ended while tracking goes on (loading DAM at the first)."""
+
+    def __init__(self, video: Video, frame_range, model, settings: CaptionSettings, track_settings: TrackSettings,
+                 hold: float, end_time: float) -> None:
+        self.video, self.frame_range, self.model = video, frame_range, model
+        self.settings, self.track_settings, self.hold, self.end_time = settings, track_settings, hold, end_time
+        self.worker: CaptionWorker | None = None
+        self.tracked = False  # tracking ran (the tracks did not come from the cache)
+
+    def submit(self, ended: list[Track]) -> None:
+        """The same kept tracks, keyframes and jobs as ``_kept`` and ``make_jobs`` make at the end."""
+        self.tracked = True
+        kept = [t for t in ended if keep_track(t, self.track_settings)]
+        for track in kept:
+            track.keyframes = select_keyframes(track, self.track_settings.keyframes,
+                                               self.track_settings.keyframe_method)
+        jobs = make_jobs(kept, self.hold, self.end_time, self.settings.segment_seconds, self.track_settings)
+        if jobs and self.worker is None:
+            self.model = self.model or load_dam(self.settings)  # beside YOLO on the same device
+            self.worker = CaptionWorker(self.model, self.video, self.frame_range, self.settings)
+        if jobs:
+            self.worker.submit(jobs)
+
+    def finish(self) -> list[tuple[CaptionJob, Caption]]:
+        return self.worker.finish() if self.worker else []
 
 
 def _caption(video: Video, model, jobs: list[CaptionJob], tracking: TrackingResult, settings: CaptionSettings,

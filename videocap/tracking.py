@@ -51,6 +51,7 @@ class TrackBuilder:
 
     def __init__(self) -> None:
         self._tracks: dict[int, Track] = {}
+        self._ended: set[int] = set()
 
     def add(self, detections: Detections) -> None:
         for i, track_id in enumerate(detections.track_ids.tolist()):
@@ -65,17 +66,32 @@ class TrackBuilder:
         """All tracks so far, by id."""
         return [t for _, t in sorted(self._tracks.items())]
 
+    def ended(self, live: set[int] | None = None) -> list[Track]:
+        """Tracks not returned before whose ids are not ``live`` (all of them when None: the video is over),
+        by id: they will get no more frames."""
+        done = [t for i, t in sorted(self._tracks.items()) if i not in self._ended and (live is None or i not in live)]
+        self._ended.update(t.id for t in done)
+        return done
+
 
 def track_frames(frames: Iterable[Frame], tracker: Tracker) -> Iterator[Detections]:
     """Each frame's tracked detections, in order, from a tracker that starts afresh."""
+    for batch in track_batches(frames, tracker):
+        yield from batch
+
+
+def track_batches(frames: Iterable[Frame], tracker: Tracker) -> Iterator[list[Detections]]:
+    """The frames' tracked detections, a batch of frames at a time (one frame for a plain ``Tracker``), in
+    order, from a tracker that starts afresh. Between batches a ``BatchTracker``'s ``live_ids`` are those
+    of the batch's last frame."""
     tracker.reset()
     if not isinstance(tracker, BatchTracker):
         for frame in frames:
-            yield tracker.update(frame)
+            yield [tracker.update(frame)]
         return
     frames = iter(frames)
     while chunk := list(islice(frames, tracker.batch_size)):
-        yield from tracker.update_batch(chunk)
+        yield tracker.update_batch(chunk)
 
 
 def keep_track(track: Track, settings: TrackSettings) -> bool:
