@@ -27,7 +27,7 @@ import numpy as np
 import sentencepiece as spm
 import torch
 
-from videocap.dam import DamModel
+from videocap.dam import DamModel, batching
 from videocap.dam.config import synthetic_config
 from videocap.dam.generation import generate_tokens
 from videocap.dam.prompt import JOINT_VIDEO_QUESTION, SYSTEM, make_query
@@ -146,7 +146,8 @@ def main() -> None:
                         help="cpu: count this process's CPU time (with --threads 1, the wall time of an idle machine)")
     parser.add_argument("--prefill-rows", type=int, default=None,
                         help="prompts prefilled together (0: the whole batch; default: 1 on CPU, all on GPU)")
-    parser.add_argument("--vision-batch", type=int, default=None, help="frames per vision forward (default 32)")
+    parser.add_argument("--vision-batch", type=int, default=None,
+                        help="frames per vision forward, without the CPU cap (default: 32, capped on CPU)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,8 +161,9 @@ def main() -> None:
                                      dtype=getattr(torch, args.dtype) if args.dtype else None)
         if args.prefill_rows is not None:
             model.prefill_rows = args.prefill_rows or 10**6
-        if args.vision_batch:
+        if args.vision_batch:  # as asked, without the CPU's cap (batching.vision_chunk): for comparisons
             model.vision_batch_size = args.vision_batch
+            batching.CPU_BLOCK_BYTES = 2**62
         device = model.device
         params = sum(p.numel() for p in model.parameters()) / 1e6
         print(f"\n== {size}: {params:.1f} M parameters, {model.dtype}, {machine(device)}")

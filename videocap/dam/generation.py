@@ -75,14 +75,14 @@ def prefill(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.T
     of the last prompt tokens ``[B, 1]``).
 
     With ``rows``, the prompts go ``rows`` at a time, each group without the padding it does not need, and
-    their keys and values are copied into the batch's cache. On a CPU a batched prefill is slower per object
-    than one prompt alone (its activations outgrow the cache, and padding is computed for nothing), and one
-    prompt at a time is numerically the batch-1 prefill.
+    their keys and values are copied into the batch's cache. On a CPU one prompt at a time costs what a
+    batch of one does, where a whole batch costs more per prompt: its activations pass glibc's 32 MiB mmap
+    threshold and are page-faulted afresh at every layer (see ``batching.CPU_BLOCK_BYTES``), and padding
+    is computed for nothing. One prompt at a time is also numerically the batch-1 prefill.
     """
     batch, length, _ = embeds.shape
-    device = embeds.device
     if attention_mask is None:
-        positions = torch.arange(length, device=device).expand(batch, -1)
+        positions = torch.arange(length, device=embeds.device).expand(batch, -1)
     else:
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     cache = StaticCache(config=llm.config, max_cache_len=cache_len)
@@ -90,9 +90,15 @@ def prefill(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.T
         out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
                   use_cache=True, logits_to_keep=1)
         return cache, out.logits[:, -1], positions[:, -1:]
-    real = torch.ones(batch, length, dtype=torch.bool, device=device) if attention_mask is None \
-        else attention_mask.bool()
-    pad = (~real).sum(1).tolist()  # left padding of each row
+    logits = _prefill_rows(llm, embeds, attention_mask, positions, cache, rows)
+    return cache, logits, positions[:, -1:]
+
+
+def _prefill_rows(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
+                  positions: torch.Tensor, cache: StaticCache, rows: int) -> torch.Tensor:
+    """``prefill`` ``rows`` prompts at a time into ``cache``; the last logits ``[B, V]``."""
+    batch, length, _ = embeds.shape
+    pad = [0] * batch if attention_mask is None else (attention_mask == 0).sum(1).tolist()  # left padding
     logits = []
     for r0 in range(0, batch, rows):
         r1 = min(r0 + rows, batch)
@@ -103,14 +109,14 @@ def prefill(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.T
                   cache=part, use_cache=True, logits_to_keep=1)
         logits.append(out.logits[:, -1])
         for layer, small in zip(cache.layers, part.layers, strict=True):
-            if not layer.is_initialized:
+            if not layer.is_initialized:  # allocated by the first group, for the whole batch
                 layer.lazy_initialization(small.keys[:1].expand(batch, -1, -1, -1),
                                           small.values[:1].expand(batch, -1, -1, -1))
             layer.keys[r0:r1, :, skip:length] = small.keys
             layer.values[r0:r1, :, skip:length] = small.values
     for layer in cache.layers:
         layer.cumulative_length.fill_(length)
-    return cache, torch.cat(logits), positions[:, -1:]
+    return torch.cat(logits)
 
 
 class DecodeStep:
