@@ -106,3 +106,16 @@ def test_batch_size_by_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32, config=full)
     monkeypatch.undo()
     assert batching.fitting_batch_size(cpu, 16, 8, 128) == 16
+
+
+def test_vision_chunks_stay_small_on_cpu() -> None:
+    def model(size: dict, device: str = "cpu") -> SimpleNamespace:
+        return SimpleNamespace(device=torch.device(device), dtype=torch.float32, vision_batch_size=32,
+                               config=synthetic_config(**size))
+
+    medium = dict(vision_width=192, vision_layers=4, vision_heads=4, vision_mlp=768, llm_width=512, llm_layers=8,
+                  llm_heads=8, llm_mlp=1376, vocab_size=32000)
+    full = dict(medium, vision_width=1152, vision_mlp=4304, vision_heads=16)
+    assert batching.vision_chunk(model(medium)) == 3  # 729 tokens x 768 x 4 bytes = 2.2 MB a frame
+    assert batching.vision_chunk(model(full)) == 1  # 12.5 MB a frame: one at a time
+    assert batching.vision_chunk(model(full, "cuda")) == 32  # a GPU takes the batch as set

@@ -43,5 +43,5 @@ def test_overlapped_captions_equal_sequential(dam, dam_checkpoint, tmp_path, sam
     assert len(sequential.tracks) >= 4 and sequential.caption_count == len(sequential.tracks)
     assert captions(overlapped) == captions(sequential)
     assert sorted(seen) == sorted(t.id for t in overlapped.tracks)
-    assert "caption_wait_seconds" in overlapped.timing and "caption_seconds" in sequential.timing
+    assert overlapped.timing["captioned_while_tracking"] and "captioned_while_tracking" not in sequential.timing
     assert (tmp_path / "ovl" / "captions.json").read_text().count('"text"') == overlapped.caption_count

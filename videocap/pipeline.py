@@ -134,29 +134,30 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache,
                                             early.submit if early else None)
     tracker = None  # let YOLO go before DAM loads (when DAM was not loaded during tracking)
-    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, None, dict(tracking.timing))
+    result = CaptionResult(tracking, settings, start_time, end_time, video_sha, getattr(model, "prompt_style", None),
+                           dict(tracking.timing))
+    captioned = time.perf_counter()
     if early is not None and early.tracked:  # every track ended during tracking: its jobs are done or queued
-        waited = time.perf_counter()
         made, model = early.finish(), early.model
-        result.timing["caption_wait_seconds"] = round(time.perf_counter() - waited, 3)
+        if made:
+            result.timing["captioned_while_tracking"] = True  # caption_seconds: the wait after tracking
     else:  # the tracks came from the cache (or no overlap): caption them now
         jobs = make_jobs(tracking.tracks, hold, end_time, settings.segment_seconds, track_settings)
         if jobs:
-            loaded = time.perf_counter()
             model = model or load_dam(settings)
-            result.timing["dam_load_seconds"] = round(time.perf_counter() - loaded, 3)
-        captioned = time.perf_counter()
+            result.timing["dam_load_seconds"] = round(time.perf_counter() - captioned, 3)
+            captioned = time.perf_counter()
         made = _caption(video, model, jobs, tracking, settings, progress) if jobs else []
     for job, caption in made:
         job.track.captions.append(caption)
         if on_caption is not None:
             on_caption(job.track, caption)
-    if early is None or not early.tracked:
+    if result.caption_count:
         result.timing["caption_seconds"] = round(time.perf_counter() - captioned, 3)
+        result.timing["captions"] = result.caption_count
+        result.prompt_style = model.prompt_style
     for track in tracking.tracks:
         track.captions.sort(key=lambda c: c.start)
-    result.prompt_style = getattr(model, "prompt_style", None)
-    result.timing["captions"] = result.caption_count
     write_outputs(result, out, video if render else None, progress=progress, started=started)
     return result
 

@@ -56,15 +56,17 @@ def fitting_batch_size(model, limit: int, frames: int, new_tokens: int) -> int:
 
 
 # glibc's malloc serves a block above 32 MiB with a fresh mmap, and the kernel zeroes every page of it
-# as it is first touched: on a CPU a batch whose activations outgrow that spends a fifth of its time
-# in page faults (measured: 16,000 faults and 60-80 ms of system time per frame of vision at 32 frames
-# a call, against 6 ms at 8). Keeping each activation below it keeps the blocks in malloc's heap.
-CPU_BLOCK_BYTES = 32 * 2**20
+# as it is first touched; and it hands a free heap top above twice its (adaptive) threshold back to the
+# kernel, which faults it in again next time. On a CPU a batch whose activations outgrow that spends a
+# fifth of its time in page faults (measured, medium tower, per frame: 16,000 faults and 60-80 ms of
+# system time at 32 frames a call; 5,000-7,000 faults at 14; about 1,000 at 8; none at 4). A tower
+# forward whose largest activation stays near 8 MiB keeps its blocks in malloc's heap.
+CPU_BLOCK_BYTES = 8 * 2**20
 
 
 def vision_chunk(model) -> int:
     """Frames per vision forward: ``model.vision_batch_size``, fewer on a CPU so that the tower's largest
-    activation (the MLP's, per frame) stays below malloc's mmap threshold."""
+    activation (the MLP's) stays near ``CPU_BLOCK_BYTES``; at least one frame."""
     if model.device.type != "cpu":
         return model.vision_batch_size
     vision = model.config.vision
