@@ -23,7 +23,7 @@ download() {  # download DIR NAME==VERSION...
 rm -rf .whl && mkdir -p .whl/py .whl/ffmpeg .anchors
 # Missing from the device image (its package list: /work/.library/device/KINDS.md); polars and
 # ultralytics-platform are imported by ultralytics only for plots and its hub, not needed here.
-# transformers: videocap's pinned one (the image's 5.17 predates calls it makes); tokenizers 0.23 is there.
+# transformers: the release videocap is tested with (the image has 5.17); tokenizers 0.23 is there.
 download .whl/py ultralytics==8.4.190 ultralytics-thop==2.2.3 lap==0.5.13 decord2==3.4.0 transformers==5.24.0
 # imageio-ffmpeg's wheel (68 MB, its ffmpeg inside) is over one call's 64 MiB: its Python package goes
 # without the binary, and the binary, xz-compressed (48 MB), travels alone in a first call.
@@ -34,7 +34,7 @@ wheel = glob.glob(".whl/imageio_ffmpeg-*.whl")[0]
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
         if name.startswith("imageio_ffmpeg/binaries/ffmpeg"):
-            with z.open(name) as src, lzma.open(".whl/ffmpeg/ffmpeg.xz", "wb", preset=9) as dst:
+            with z.open(name) as src, lzma.open(".whl/ffmpeg/ffmpeg.xz", "wb", preset=6) as dst:
                 shutil.copyfileobj(src, dst, 1 << 24)
         elif name.startswith("imageio_ffmpeg/"):
             z.extract(name, ".whl/py/site")

@@ -1,4 +1,4 @@
-"""The batched detector (videocap.yolo.BatchedYoloTracker) tracks as frame-by-frame tracking does."""
+"""The batched detector (videocap.yolo.BatchedYoloTracker) tracks as frame-by-frame tracking does (beside tests/test_yolo.py)."""
 
 from __future__ import annotations
 
