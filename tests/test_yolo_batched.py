@@ -1,4 +1,4 @@
-"""The batched detector (videocap.yolo.BatchedYoloTracker) tracks as frame-by-frame tracking does (beside tests/test_yolo.py)."""
+"""BatchedYoloTracker (videocap.yolo): a batched detector that tracks as frame-by-frame tracking does."""
 
 from __future__ import annotations
 
