@@ -10,7 +10,7 @@ For held-out clips (seeds 500_000+, disjoint from training 2_000_000+), every ob
 - the same with the mask channel blanked (zeros in the mask planes of both views; the focal crop is
   still taken around the object), to show how much the model relies on the mask.
 
-    python benchmarks/demo_eval.py                       # samples/models/shapes-dam, 150 clips
+    python benchmarks/demo_eval.py                       # videocap/data/models/shapes-dam, 150 clips
     python benchmarks/demo_eval.py --dam runs/shapes-dam --clips 60
     python benchmarks/demo_eval.py --dtype bfloat16 --clips 20  # also: how many captions change from float32
 """
@@ -87,7 +87,7 @@ def compare_dtypes(model: DamModel, reference: DamModel, examples, batch_size: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dam", default=str(REPO / "samples" / "models" / "shapes-dam"))
+    parser.add_argument("--dam", default=str(REPO / "videocap" / "data" / "models" / "shapes-dam"))
     parser.add_argument("--clips", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)

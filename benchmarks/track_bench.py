@@ -33,7 +33,7 @@ from videocap.yolo import YoloTracker, load_yolo  # noqa: E402
 from videocap.video import probe  # noqa: E402
 
 SAMPLE = REPO / "samples" / "shapes.mp4"
-SAMPLE_MODEL = REPO / "samples" / "models" / "shapes-yolo11n-seg.pt"
+SAMPLE_MODEL = REPO / "videocap" / "data" / "models" / "shapes-yolo11n-seg.pt"
 
 
 def ultralytics_loop(video: Path, model: str, classes: list[str], imgsz: int, conf: float,
@@ -60,11 +60,11 @@ def videocap_loop(video: Path, model: str, classes: list[str], imgsz: int, conf:
     return frames / (time.perf_counter() - start), frames / (time.process_time() - cpu)
 
 
-def make_clip(minutes: float, out: Path) -> Path:
-    """A 720p clip of the given length: the sample, scaled and looped (ffmpeg, fast preset)."""
+def make_clip(minutes: float, out: Path, size: str = "1280x720") -> Path:
+    """A clip of the given length and size (720p by default): the sample, scaled and looped (ffmpeg, fast preset)."""
     if not out.exists():
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1",
-                        "-i", str(SAMPLE), "-t", str(minutes * 60), "-vf", "scale=1280:720", "-c:v", "libx264",
+                        "-i", str(SAMPLE), "-t", str(minutes * 60), "-vf", f"scale={size.replace('x', ':')}", "-c:v", "libx264",
                         "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)], check=True)
     return out
 
@@ -78,6 +78,53 @@ peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(f"peak_kb={peak}", file=sys.stderr)
 sys.exit(code)
 """
+
+
+# What grows with a video's length, without decoding or YOLO: a TrackBuilder fed synthetic 720p
+# detections (6 moving discs a frame, masks as compressed as real ones), then tracks.json written as
+# pipeline.write_tracks writes it. Minutes of video in, peak RSS out.
+TRACKS_ONLY_CODE = """
+import inspect, sys, zlib
+import numpy as np
+from videocap.detections import Detections
+from videocap.files import write_json
+from videocap.masks import BoxMask
+from videocap.pipeline import _kept
+from videocap.results import FrameRange, TrackingResult, VideoInfo
+from videocap.settings import TrackSettings
+from videocap.tracking import TrackBuilder
+
+frames, objects, size = int(float(sys.argv[1]) * 60 * 25), 6, (1280, 720)
+variants = []
+for r in range(40, 60):
+    yy, xx = np.ogrid[:2 * r, :2 * r]
+    variants.append((2 * r, zlib.compress(np.packbits((yy - r + 0.5) ** 2 + (xx - r + 0.3) ** 2 < r * r).tobytes())))
+builder = TrackBuilder()
+for i in range(frames):
+    masks, boxes = [], []
+    for k in range(objects):
+        side, bits = variants[(i + k) % len(variants)]
+        x0, y0 = (100 + 180 * k + i) % 1100, (50 + 90 * k + i // 3) % 600
+        masks.append(BoxMask(x0, y0, side, side, size, bytes(bytearray(bits))))
+        boxes.append((x0, y0, x0 + side, y0 + side))
+    builder.add(Detections(i, i / 25, np.array(boxes, np.float32), np.full(objects, 0.9, np.float32),
+                           ("circle",) * objects, np.arange(1, objects + 1), tuple(masks)))
+info = VideoInfo("synthetic.mp4", 25.0, frames, *size, frames / 25, False, "h264")
+result = _kept(TrackingResult(info, TrackSettings(classes=("circle",)), FrameRange(0, frames), builder.tracks()))
+lazy = {"lazy": True} if "lazy" in inspect.signature(result.to_json).parameters else {}
+write_json(sys.argv[2], result.to_json(**lazy))
+print(f"peak_kb={int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])}", file=sys.stderr)
+"""
+
+
+def tracks_only_rss_mb(minutes: float, out_json: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of building and writing the tracks of ``minutes`` of synthetic 720p video."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", TRACKS_ONLY_CODE, str(minutes), str(out_json)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"tracks-only run failed: {proc.stderr.strip().splitlines()[-3:]}")
+    return int(proc.stderr.rsplit("peak_kb=", 1)[1].split()[0]) / 1024, time.perf_counter() - start
 
 
 def peak_rss_mb(video: Path, model: str, classes: list[str], out_json: Path) -> tuple[float, float]:
@@ -104,10 +151,35 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--device", default=None, help="e.g. cpu or 0 (default: ultralytics' choice)")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--size", default="1280x720", help="frame size of the memory clips")
+    parser.add_argument("--tracks-only", action="store_true",
+                        help="memory of the tracks and tracks.json alone (synthetic 720p detections, no decoding "
+                             "or YOLO): what grows with length, measured in seconds instead of an hour")
     args = parser.parse_args()
     classes = args.classes or ["circle", "square", "triangle", "star"]
-    imgsz = args.imgsz or YoloTracker(args.model, classes).imgsz
+    imgsz = None if args.tracks_only else args.imgsz or YoloTracker(args.model, classes).imgsz
+    if args.tracks_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            for minutes in (1.0, args.long_minutes):
+                rss, seconds = tracks_only_rss_mb(minutes, Path(tmp) / "t.json")
+                print(f"peak RSS, tracks of {minutes:g} minutes of 720p (6 objects a frame, no model): "
+                      f"{rss:7.0f} MB ({seconds:.0f} s)", flush=True)
+        return
+    if not args.skip_speed:
+        speed(args, classes, imgsz)
+    if args.skip_memory:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in (1.0, args.long_minutes):
+            clip = make_clip(minutes, Path(tmp) / f"long_{minutes:g}min.mp4", args.size)
+            rss, seconds = peak_rss_mb(clip, args.model, classes, Path(tmp) / "t.json")
+            frames = probe(clip).frame_count
+            print(f"peak RSS, {minutes:g}-minute {args.size} clip ({frames} frames): {rss:7.0f} MB "
+                  f"({seconds:.0f} s, {frames / seconds:.1f} frames/s)", flush=True)
 
+
+def speed(args, classes: list[str], imgsz: int) -> None:
     import torch
 
     info = probe(args.video)
@@ -124,16 +196,6 @@ def main() -> None:
     print(f"ultralytics model.track loop: {theirs[0]:8.1f} {theirs[1]:9.1f}")
     print(f"videocap track_video:         {ours[0]:8.1f} {ours[1]:9.1f}")
     print(f"ratio videocap / ultralytics: {ours[0] / theirs[0]:7.2f}x {ours[1] / theirs[1]:8.2f}x")
-
-    if args.skip_memory:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        for minutes in (1.0, args.long_minutes):
-            clip = make_clip(minutes, Path(tmp) / f"long_{minutes:g}min.mp4")
-            rss, seconds = peak_rss_mb(clip, args.model, classes, Path(tmp) / "t.json")
-            frames = probe(clip).frame_count
-            print(f"peak RSS, {minutes:g}-minute 720p clip ({frames} frames): {rss:7.0f} MB "
-                  f"({seconds:.0f} s, {frames / seconds:.1f} frames/s)")
 
 
 if __name__ == "__main__":

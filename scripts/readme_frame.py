@@ -26,7 +26,7 @@ def main() -> int:
     from videocap.encode import ffmpeg_exe
 
     run_dir = REPO / "runs" / "readme"
-    command = [sys.executable, "-m", "videocap.cli", "caption", str(REPO / "samples" / "shapes.mp4"),
+    command = [sys.executable, "-m", "videocap", "caption", str(REPO / "samples" / "shapes.mp4"),
                "--class", "circle", "--demo", "--out", str(run_dir), "--quiet"]
     if args.dam:
         command += ["--dam", args.dam]

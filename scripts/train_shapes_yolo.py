@@ -1,8 +1,8 @@
 """Train the bundled offline YOLO-seg model on generated shape videos.
 
-Reproduces ``samples/models/shapes-yolo11n-seg.pt``:
+Reproduces ``videocap/data/models/shapes-yolo11n-seg.pt``:
 
-    python scripts/train_shapes_yolo.py --out samples/models/shapes-yolo11n-seg.pt
+    python scripts/train_shapes_yolo.py --out videocap/data/models/shapes-yolo11n-seg.pt
 
 It writes a YOLO segmentation dataset of frames from ``videocap.synthetic`` clips (seeds
 1_000_000+, disjoint from the seeds tests and evaluations use), then trains ``yolo11n-seg``
@@ -90,7 +90,7 @@ def portable_checkpoint(src: Path, dst: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("samples/models/shapes-yolo11n-seg.pt"))
+    parser.add_argument("--out", type=Path, default=Path("videocap/data/models/shapes-yolo11n-seg.pt"))
     parser.add_argument("--work", type=Path, default=Path("runs/shapes-yolo"), help="dataset and training runs")
     parser.add_argument("--train-images", type=int, default=800)
     parser.add_argument("--val-images", type=int, default=200)

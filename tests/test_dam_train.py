@@ -3,7 +3,9 @@ committed demo captioner names what it sees."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +16,17 @@ import torch
 from PIL import Image
 
 from videocap.dam import DamModel
+from videocap.dam.model import Prepared
+from videocap.dam.prompt import IMAGE_TOKEN_ID
 from videocap.dam.saving import save_pretrained
 from videocap.dam.shapes_data import MOTIONS, clip_examples, shape_examples
-from videocap.dam.train import AuxHeads, TrainSettings, batch_loss, encode_examples, new_model, train
+from videocap.dam.datasets import encode_examples
+from videocap.dam.train import AuxHeads, TrainSettings, batch_loss, new_model, train
+from videocap.errors import UserError
 from videocap.synthetic import caption_words
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_DAM = REPO / "samples" / "models" / "shapes-dam"
+DEMO_DAM = REPO / "videocap" / "data" / "models" / "shapes-dam"
 TINY = dict(image_size=32, patch_size=8, vision_width=32, vision_layers=3, vision_heads=2, vision_mlp=64,
             llm_width=32, llm_layers=2, llm_heads=2, llm_mlp=64, vocab_size=340, max_length=512)
 
@@ -48,6 +54,71 @@ def test_training_steps_lower_the_loss_on_a_batch(tiny):
         losses.append(caption_loss)
     model.eval().requires_grad_(False)
     assert losses[-1] < losses[0] - 0.5
+
+
+def _reference_caption_loss(model: DamModel, data, index: list[int]) -> torch.Tensor:
+    """The caption loss computed item by item, unpadded: sum of the caption tokens' losses / their count."""
+    table = model.llm.get_input_embeddings()
+    total, count = 0.0, 0
+    for i in index:
+        visual = model.vision(data.pixels[i].to(model.device))
+        pieces, k = [], 0
+        for t in data.prompt[i]:
+            if t == IMAGE_TOKEN_ID:
+                pieces.append(visual[k])
+                k += 1
+            else:
+                pieces.append(table(torch.tensor([t])))
+        caption = data.caption[i]
+        embeds = torch.cat(pieces + [table(torch.tensor(caption))])[None]
+        logits = model.llm(inputs_embeds=embeds).logits[0, -len(caption) - 1:-1]
+        total = total + torch.nn.functional.cross_entropy(logits, torch.tensor(caption), reduction="sum")
+        count += len(caption)
+    return total / count
+
+
+@torch.no_grad()
+def test_forward_loss_is_the_caption_loss_and_returns_the_visual_tokens(tiny):
+    model, _, examples = tiny
+    data = encode_examples(model, examples)
+    index = [2, 0, 3]
+    assert len({len(data.caption[i]) for i in index}) == 3  # rows of different lengths: padding matters
+    prepared = Prepared(ids=[data.prompt[i] for i in index], pixels=data.pixels[index].flatten(0, 1),
+                        targets=[data.caption[i] for i in index])
+    out = model(prepared)
+    expected = _reference_caption_loss(model, data, index)
+    assert torch.allclose(out.loss, expected, rtol=1e-5)
+    assert batch_loss(model, data, index, None, 0.0)[1] == pytest.approx(out.loss.item(), rel=1e-6)
+    assert torch.equal(out.visual, model.encode_images(prepared.pixels))
+    left = model(prepared, padding_side="left")
+    assert torch.allclose(left.loss, out.loss, rtol=1e-5)
+
+
+def test_training_items_longer_than_max_length_are_an_error_prompts_are_cut(tiny, caplog):
+    model, _, examples = tiny
+    data = encode_examples(model, examples[:3])
+    lengths = [model.sequence_length(p, c) for p, c in zip(data.prompt, data.caption)]
+    prompt = model.sequence_length(data.prompt[0])
+    config = model.config
+    try:
+        model.config = dataclasses.replace(config, max_length=max(lengths))
+        assert len(encode_examples(model, examples[:3])) == 3  # exactly max_length fits
+        model.config = dataclasses.replace(config, max_length=max(lengths) - 1)
+        with pytest.raises(UserError, match=f"item {lengths.index(max(lengths))} .*max_length"):
+            encode_examples(model, examples[:3])
+        longest = lengths.index(max(lengths))
+        too_long = Prepared(ids=[data.prompt[longest]], pixels=data.pixels[longest],
+                            targets=[data.caption[longest]])
+        with pytest.raises(ValueError, match="max_length"):
+            model(too_long)
+        model.config = dataclasses.replace(config, max_length=prompt - 5)  # inference: cut, as the reference does
+        e = examples[0]
+        with caplog.at_level(logging.WARNING, logger="videocap.dam.model"):
+            assert model.logits(e.frames, e.masks).shape[0] == prompt - 5
+        assert "cut" in caplog.text
+        assert len(model.generate_ids(e.frames, e.masks, max_new_tokens=3)) <= 3
+    finally:
+        model.config = config
 
 
 def test_caption_tokens_follow_the_prompt_and_end_with_eos(tiny):
@@ -116,7 +187,7 @@ def test_train_dam_cli_on_a_jsonl_dataset(tmp_path, tiny):
 
 def test_train_dam_cli_rejects_bad_data(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "videocap", "train-dam", "--data", "shapes:x", "--init",
-                           "configs/demo-dam.yaml", "--out", str(tmp_path / "m")], capture_output=True, text=True,
+                           "videocap/data/configs/demo-dam.yaml", "--out", str(tmp_path / "m")], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert proc.returncode == 2 and "shapes:N" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -119,3 +119,33 @@ def test_vision_chunks_stay_small_on_cpu() -> None:
     assert batching.vision_chunk(model(medium)) == 3  # 729 tokens x 768 x 4 bytes = 2.2 MB a frame
     assert batching.vision_chunk(model(full)) == 1  # 12.5 MB a frame: one at a time
     assert batching.vision_chunk(model(full, "cuda")) == 32  # a GPU takes the batch as set
+
+
+@torch.inference_mode()
+def test_dam_prefill_by_rows_goes_through_forward_and_equals_the_batch(dam_fixtures_dir) -> None:
+    """DamModel.prefill one prompt at a time (the CPU default) is the batched prefill: logits, mask, cache."""
+    import numpy as np
+
+    from videocap.dam import DamModel
+
+    model = DamModel.from_pretrained(dam_fixtures_dir / "tiny-video", device="cpu", dtype=torch.float32)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    masks = [np.pad(np.ones((20, 24), np.uint8), ((10, 18), (20, 20))) for _ in range(3)]
+    prepared = model.prepare([(frames[:1], masks[:1]), (frames, masks), (frames[:2], masks[:2])])
+    whole, whole_cache = model.prefill(prepared, 4)
+    by_rows, cache = model.prefill(prepared, 4, rows=1)
+    scale = whole.logits.abs().max()
+    torch.testing.assert_close(by_rows.logits, whole.logits, atol=1e-5 * scale, rtol=0)
+    assert torch.equal(by_rows.attention_mask, whole.attention_mask)
+    assert torch.equal(by_rows.position_ids, whole.position_ids)
+    length = whole.attention_mask.shape[1]
+    real = whole.attention_mask.bool()[:, None, :, None]
+    for a, b in zip(cache.layers, whole_cache.layers):
+        assert int(a.cumulative_length) == int(b.cumulative_length) == length
+        torch.testing.assert_close(a.keys[..., :length, :] * real, b.keys[..., :length, :] * real, atol=1e-4, rtol=1e-4)
+    model.prefill_rows = 1
+    items = [(frames[:1], masks[:1]), (frames, masks)]
+    greedy = model.generate_batch_ids(items, 6)
+    model.prefill_rows = 8
+    assert model.generate_batch_ids(items, 6) == greedy

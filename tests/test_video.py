@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.encode import H264Writer, ffmpeg_exe
+from videocap.encode import ffmpeg_exe
 from videocap.errors import UserError
 from videocap.video import FrameRange, VideoReader, import_decord, parse_position, probe
 
@@ -177,15 +177,3 @@ def test_reader_stops_early_without_hanging():
     assert reader._thread is not None and not reader._thread.is_alive()
 
 
-def test_h264_writer_is_atomic_and_playable(tmp_path):
-    path = tmp_path / "out.mp4"
-    frames = [np.full((31, 45, 3), v, np.uint8) for v in (0, 128, 255)]  # odd size is padded to even
-    with H264Writer(path, 10.0, (45, 31)) as writer:
-        for frame in frames:
-            writer.write(frame)
-    info = probe(path)
-    assert (info.frame_count, info.fps, info.codec) == (3, 10.0, "h264")
-    with pytest.raises(RuntimeError), H264Writer(tmp_path / "partial.mp4", 10.0, (45, 31)) as writer:
-        writer.write(frames[0])
-        raise RuntimeError("interrupted")
-    assert not list(tmp_path.glob("*partial*"))

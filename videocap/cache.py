@@ -1,7 +1,8 @@
 """A cache of tracking results, so that captioning again with other DAM settings does not track again.
 
-An entry is keyed by the video's content (SHA-256), the frame range, the YOLO model (its file's
-SHA-256, or its name when ultralytics resolves it), the classes and every setting that changes the
+An entry is keyed by the video's content (SHA-256), the frame range, the segmenter, its model (a YOLO
+file's SHA-256, or its name when ultralytics resolves it; a SAM 3 folder's files' hashes, or its hub
+id), the classes (SAM 3's text prompts as given) and every setting that changes the
 tracks (confidence, image size, device, the ByteTrack configuration, videocap's version). Tracks are
 cached before the ``min_frames`` filter and keyframe selection, which are redone on every run.
 
@@ -17,10 +18,12 @@ import hashlib
 import json
 import os
 import warnings
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from videocap import __version__
-from videocap.files import atomic_write_bytes
+from videocap.files import atomic_write_chunks, encoded, iter_json
 from videocap.resources import BYTETRACK_CONFIG
 
 CHUNK = 1 << 20
@@ -62,13 +65,27 @@ def model_identity(model: str) -> str:
     return f"sha256:{file_sha256(path)}" if path.is_file() else f"name:{model}"
 
 
+def folder_identity(path_or_id: str) -> str:
+    """A checkpoint folder's identity (its configs' and weights' content hashes), or the hub id itself."""
+    path = Path(path_or_id).expanduser()
+    if not path.is_dir():
+        return f"hub:{path_or_id}"
+    files = sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors"))
+    listing = "".join(f"{file.name}:{file_sha256(file)}\n" for file in files)
+    return f"sha256:{hashlib.sha256(listing.encode()).hexdigest()}"
+
+
 def tracking_key(video_sha256: str, start: int, end: int, stride: int, model: str, classes, conf: float,
-                 imgsz: int | None, device: str | None) -> str:
+                 imgsz: int | None, device: str | None, segmenter: str = "yolo", sam3: str | None = None) -> str:
     parts = {
-        "video": video_sha256, "range": [start, end, stride], "model": model_identity(model),
+        "video": video_sha256, "range": [start, end, stride], "segmenter": segmenter, "model": model_identity(model),
         "classes": sorted({c.strip().lower() for c in classes}), "conf": conf, "imgsz": imgsz,
         "device": device, "tracker": BYTETRACK_CONFIG.read_text(), "videocap": __version__,
+        "frames": "as displayed",  # tracks made before frames were turned by the display matrix differ
     }
+    if segmenter == "sam3":
+        # SAM 3 numbers objects in prompt order and reads the prompts' case: keep them as given.
+        parts.update(model=folder_identity(sam3), classes=[c.strip() for c in classes], tracker="sam3 streaming")
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -83,13 +100,21 @@ def load(key: str) -> dict | None:
 
 
 def store(key: str, data: dict) -> None:
-    payload = gzip.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), compresslevel=5)
-    _quietly_write(cache_dir() / "tracks" / f"{key}.json.gz", payload)
+    """Cache tracks JSON data, streamed through gzip (iterators in it are consumed as they are written)."""
+    _quietly_write(cache_dir() / "tracks" / f"{key}.json.gz", _gzipped(encoded(iter_json(data))))
 
 
-def _quietly_write(path: Path, data: bytes) -> None:
+def _gzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    packer = zlib.compressobj(5, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: the gzip container gzip.open reads
+    for chunk in chunks:
+        if packed := packer.compress(chunk):
+            yield packed
+    yield packer.flush()
+
+
+def _quietly_write(path: Path, data: bytes | Iterable[bytes]) -> None:
     try:
-        atomic_write_bytes(path, data)
+        atomic_write_chunks(path, [data] if isinstance(data, bytes) else data)
     except Exception as exc:  # noqa: BLE001 - a cache must never fail the run
         warnings.warn(f"cannot write the tracking cache {path.parent} ({exc}); set VIDEOCAP_CACHE_DIR to a "
                       "writable folder to cache tracks", stacklevel=2)

@@ -4,11 +4,13 @@
 each segment's keyframes; ``caption_jobs`` takes the frames of the keyframe span once, in order, and
 captions the jobs in batches across tracks: a batch runs as soon as enough jobs have all their frames,
 and frames are dropped once no waiting job needs them, so memory does not grow with the video's
-length. Captions come out as a generator, in the order they are made.
+length. Captions come out as a generator, in the order they are made. ``caption_videos`` does the same
+for several videos at once (``videocap batch``), their jobs filling the same batches.
 """
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import numpy as np
 
 from videocap.errors import UserError
 from videocap.keyframes import select_keyframes
+from videocap.models import memory_notes
 from videocap.progress import progress_bar
 from videocap.results import Caption, FrameRange, Track, TrackFrame
 from videocap.settings import CaptionSettings, TrackSettings
@@ -28,7 +31,7 @@ class CaptionJob:
     """One caption to make: a segment of a track, with the frames DAM sees."""
 
     track: Track
-    frames: list[TrackFrame]  # the segment's frames
+    frames: Sequence[TrackFrame]  # the segment's frames
     keyframes: list[TrackFrame]
     start: float
     end: float
@@ -42,13 +45,13 @@ class CaptionJob:
                        [f.index for f in self.keyframes], text)
 
 
-def segments(track: Track, seconds: float | None, min_frames: int = 3) -> list[list[TrackFrame]]:
+def segments(track: Track, seconds: float | None, min_frames: int = 3) -> list[Sequence[TrackFrame]]:
     """The track's frames cut into ``seconds``-long pieces from its first frame (one piece when None).
 
     A last piece shorter than ``min_frames`` frames joins the one before it.
     """
     if not seconds:
-        return [list(track.frames)]
+        return [track.frames]  # as it is: frames kept on disk stay there
     pieces: list[list[TrackFrame]] = []
     current_bin = None
     for frame in track.frames:
@@ -77,7 +80,7 @@ def make_jobs(tracks: Sequence[Track], hold: float, end_time: float, segment_sec
                 keyframes = track.keyframe_frames
             else:
                 piece = Track(track.id, track.class_name, frames)
-                positions = select_keyframes(piece, track_settings.keyframes, track_settings.keyframe_method)
+                positions = select_keyframes(piece, track_settings.keyframe_count, track_settings.keyframe_method)
                 keyframes = [frames[i] for i in positions]
             start = frames[0].time
             end = pieces[n + 1][0].time if n + 1 < len(pieces) else min(frames[-1].time + hold, end_time)
@@ -104,24 +107,35 @@ def dam_device(device: str | None) -> str | None:
 
 
 def check_dam_available(dam: str | None) -> None:
-    """Fail before tracking when the DAM checkpoint cannot be found (reading it comes later)."""
+    """Fail before tracking when the DAM checkpoint cannot be found or its configs are wrong (weights are read
+    later)."""
     if not dam:
         raise UserError("no DAM checkpoint given: pass --dam PATH_OR_ID (e.g. nvidia/DAM-3B-Video, or a local "
                         "folder), or set `dam:` in the config")
     from videocap.dam import loading
 
-    loading.resolve(dam)
+    loading.read_config(*loading.resolve(dam))
 
 
-def load_dam(settings: CaptionSettings):
-    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had."""
+def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
+    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had.
+
+    ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries. Before any
+    weight is read, the model's size is checked against the device's free memory, and a CPU run of a
+    model of billions of parameters says how slow it will be.
+    """
     import torch
 
-    from videocap.dam import DamModel
+    from videocap.dam import DamModel, loading
 
-    dtype = None if settings.dtype is None else getattr(torch, settings.dtype)
+    device = dam_device(settings.device) or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype_name = settings.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    dtype = getattr(torch, dtype_name)
+    root, _ = loading.resolve(settings.dam)
+    for note in memory_notes(settings.dam, root, device, dtype_name, dtype.itemsize):
+        print(f"videocap: {note}", file=sys.stderr)
     try:
-        return DamModel.from_pretrained(settings.dam, device=dam_device(settings.device), dtype=dtype)
+        return DamModel.from_pretrained(settings.dam, device=device, dtype=dtype, prompt_style=prompt_style)
     except (RuntimeError, AssertionError) as exc:
         if "CUDA" in str(exc) or "cuda" in str(exc):
             raise UserError(f"--device {settings.device}: {str(exc).splitlines()[0]}") from exc
@@ -151,19 +165,35 @@ def caption_jobs(model, jobs: Sequence[CaptionJob], frames: Iterable[Frame], set
     ``frames`` are the video's frames over ``keyframe_span(jobs, ...)``, in order. Each job samples with
     its own ``job_seed``, so a caption depends on its job alone, not on the batches.
     """
-    batcher = _Batcher(jobs)
-    with progress_bar(len(jobs), "captioning", "caption", progress) as bar:
-        for frame in frames:
-            batcher.add_frame(frame)
-            while len(batcher.ready) >= settings.batch_size:
-                yield from _run(model, batcher, settings)
-                bar.update(settings.batch_size)
-        if batcher.waiting:
-            raise UserError(f"frame {batcher.waiting[0].last_needed} could not be decoded again for captioning "
-                            "(the file changed or is damaged)")
-        while batcher.ready:
-            size = min(len(batcher.ready), settings.batch_size)
-            yield from _run(model, batcher, settings)
+    for _, job, caption in caption_videos(model, [(jobs, frames)], settings, progress):
+        yield job, caption
+
+
+def caption_videos(model, videos: Iterable[tuple[Sequence[CaptionJob], Iterable[Frame]]], settings: CaptionSettings,
+                   progress: bool = True) -> Iterator[tuple[int, CaptionJob, Caption]]:
+    """``caption_jobs`` over several videos at once: DAM batches are filled with the jobs of every video.
+
+    ``videos`` gives each video's jobs and its frames over their keyframe span; the frames are read one
+    video after another, and jobs left waiting for a full batch keep only their keyframes. Yields
+    (position of the video in ``videos``, job, caption); each job samples with its own ``job_seed``, so one
+    video alone gets exactly what ``caption_jobs`` gives.
+    """
+    videos = [(list(jobs), frames) for jobs, frames in videos]
+    ready: list[tuple[int, _Batcher, CaptionJob]] = []
+    with progress_bar(sum(len(jobs) for jobs, _ in videos), "captioning", "caption", progress) as bar:
+        for position, (jobs, frames) in enumerate(videos):
+            batcher = _Batcher(jobs)
+            for frame in frames:
+                ready += [(position, batcher, job) for job in batcher.add_frame(frame)]
+                while len(ready) >= settings.batch_size:
+                    yield from _run(model, ready, settings)
+                    bar.update(settings.batch_size)
+            if batcher.waiting:
+                raise UserError(f"frame {batcher.waiting[0].last_needed} could not be decoded again for captioning "
+                                "(the file changed or is damaged)")
+        while ready:
+            size = min(len(ready), settings.batch_size)
+            yield from _run(model, ready, settings)
             bar.update(size)
 
 
@@ -172,22 +202,20 @@ class _Batcher:
 
     def __init__(self, jobs: Sequence[CaptionJob]) -> None:
         self.waiting = sorted(jobs, key=lambda job: job.last_needed)
-        self.ready: list[CaptionJob] = []
         self.uses: dict[int, int] = {}
         for job in jobs:
             for f in job.keyframes:
                 self.uses[f.index] = self.uses.get(f.index, 0) + 1
         self.images: dict[int, np.ndarray] = {}
 
-    def add_frame(self, frame: Frame) -> None:
+    def add_frame(self, frame: Frame) -> list[CaptionJob]:
+        """Keep the frame if a job needs it; the jobs that now have all their keyframes."""
         if frame.index in self.uses:
             self.images[frame.index] = frame.image
+        ready = []
         while self.waiting and self.waiting[0].last_needed <= frame.index:
-            self.ready.append(self.waiting.pop(0))
-
-    def take(self, count: int) -> list[CaptionJob]:
-        batch, self.ready = self.ready[:count], self.ready[count:]
-        return batch
+            ready.append(self.waiting.pop(0))
+        return ready
 
     def release(self, job: CaptionJob) -> None:
         for f in job.keyframes:
@@ -196,12 +224,15 @@ class _Batcher:
                 self.images.pop(f.index, None)
 
 
-def _run(model, batcher: _Batcher, settings: CaptionSettings) -> Iterator[tuple[CaptionJob, Caption]]:
-    batch = batcher.take(settings.batch_size)
+def _run(model, ready: list[tuple[int, _Batcher, CaptionJob]],
+         settings: CaptionSettings) -> Iterator[tuple[int, CaptionJob, Caption]]:
+    """Caption the first ``batch_size`` ready jobs (taken off ``ready``) in one DAM batch."""
+    batch = ready[:settings.batch_size]
+    del ready[:settings.batch_size]
     objects = [([batcher.images[f.index] for f in job.keyframes], [f.mask.to_mask() for f in job.keyframes])
-               for job in batch]
-    seeds = None if settings.seed is None else [job_seed(settings.seed, job) for job in batch]
+               for _, batcher, job in batch]
+    seeds = None if settings.seed is None else [job_seed(settings.seed, job) for _, _, job in batch]
     texts = describe(model, objects, settings, seeds)
-    for job, text in zip(batch, texts):
+    for (position, batcher, job), text in zip(batch, texts):
         batcher.release(job)
-        yield job, job.caption(text)
+        yield position, job, job.caption(text)

@@ -26,19 +26,21 @@ class H264Writer:
     """Write RGB uint8 frames of one size to an MP4 (H.264, yuv420p, +faststart).
 
     Use as a context manager; on an exception inside the block the partial file is removed.
-    yuv420p needs even sizes, so odd widths/heights are padded by one pixel on the right/bottom.
+    yuv420p (what browsers play) needs even sizes, and H.264 cannot crop a single pixel away, so an odd
+    width or height is padded by one pixel on the right or bottom, repeating the last column or row
+    (``padding``); everything else keeps its place.
     ``audio_from``: a media file whose first audio stream (if any) is added as AAC, taken from
     ``audio_start`` seconds for ``audio_duration`` seconds (to the end when None).
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 20,
                  preset: str = "veryfast", audio_from: str | os.PathLike | None = None, audio_start: float = 0.0,
-                 audio_duration: float | None = None) -> None:
+                 audio_duration: float | None = None, metadata: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.size = size
         self.tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         width, height = size
-        pad = "" if width % 2 == 0 and height % 2 == 0 else "pad=ceil(iw/2)*2:ceil(ih/2)*2,"
+        self.padding = (width % 2, height % 2)  # (right, bottom)
         audio_in: list[str] = []
         audio_out: list[str] = []
         if audio_from is not None:
@@ -49,9 +51,11 @@ class H264Writer:
             audio_out = ["-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
         self._cmd = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width + self.padding[0]}x{height + self.padding[1]}",
+            "-r", f"{fps:.6f}", "-i", "-",
             *audio_in,
-            "-vf", f"{pad}format=yuv420p", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), *audio_out,
+            "-vf", "format=yuv420p", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), *audio_out,
+            *[arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")],
             "-movflags", "+faststart", "-f", "mp4", str(self.tmp_path),
         ]
         self._proc: subprocess.Popen | None = None
@@ -66,6 +70,8 @@ class H264Writer:
         if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame of shape {frame.shape} {frame.dtype}; expected {(self.size[1], self.size[0], 3)} uint8")
         assert self._proc is not None and self._proc.stdin is not None, "use H264Writer as a context manager"
+        if any(self.padding):
+            frame = np.pad(frame, ((0, self.padding[1]), (0, self.padding[0]), (0, 0)), mode="edge")
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError:  # ffmpeg stopped: say why
@@ -76,6 +82,8 @@ class H264Writer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._proc is not None
+        if exc_type is not None:
+            self._proc.kill()  # interrupted or failed: the partial file is dropped, no need to finish encoding
         try:
             self._proc.stdin.close()
         except BrokenPipeError:

@@ -6,3 +6,8 @@ class UserError(Exception):
 
     The message is one line that says what is wrong and what to do about it.
     """
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (the CLI raises it from its signal handler): unwinds like KeyboardInterrupt, so that
+    every ``finally`` cleans up (partial files, staging folders, ffmpeg children), and exits with 143."""

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from videocap.detections import Detections
 from videocap.errors import UserError
-from videocap.files import open_image, safe_name
+from videocap.files import open_image, safe_name, to_rgb
 from videocap.layout import TextStyle
 from videocap.render import DrawObject, Overlay
 from videocap.results import Track, TrackFrame
@@ -36,10 +36,11 @@ def list_photos(path: str | Path) -> list[Path]:
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """RGB pixels, turned upright by its EXIF orientation."""
+    """8-bit RGB pixels as a viewer shows the photo: turned upright by its EXIF orientation, 16-bit scaled,
+    transparency on white (``videocap.files.to_rgb``)."""
     try:
         with open_image(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+            return np.asarray(to_rgb(ImageOps.exif_transpose(img)))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(f"{path}: not a readable image ({type(exc).__name__}); for videos use `videocap caption`") from exc
 
@@ -70,11 +71,11 @@ def photo_objects(detections: Detections) -> list[Track]:
     return objects
 
 
-def annotate(image: np.ndarray, objects: list[Track]) -> np.ndarray:
-    """The photo with every object's mask, box, label and whole caption."""
+def annotate(image: np.ndarray, objects: list[Track], overlay_style: str = "outline") -> np.ndarray:
+    """The photo with every object's mask (drawn in ``overlay_style``), box, label and whole caption."""
     height, width = image.shape[:2]
     style = TextStyle.for_frame(width, height)
-    overlay = Overlay((width, height), style)
+    overlay = Overlay((width, height), style, overlay_style)
     draw = []
     for obj in objects:
         pages = style.pages(obj.captions[0].text if obj.captions else "", max_lines=10_000)

@@ -19,6 +19,7 @@ import numpy as np
 from videocap.results import Track
 from videocap.settings import KEYFRAME_METHODS
 
+
 def _repeat(count: int, k: int) -> list[int]:
     return [i * count // k for i in range(k)]
 

@@ -137,6 +137,8 @@ def rle_to_mask(rle: dict) -> np.ndarray:
     height, width = rle["size"]
     counts = rle["counts"]
     counts = np.asarray(decode_counts(counts) if isinstance(counts, str) else counts, np.int64)
+    if (counts < 0).any() or counts.sum() != height * width:  # a damaged string decodes to nonsense runs
+        raise ValueError(f"mask RLE runs cover {counts.sum()} pixels of a {width}x{height} mask (damaged counts)")
     flat = np.zeros(height * width, bool)
     edges = np.concatenate(([0], np.cumsum(counts)))
     for start, end in zip(edges[1::2], edges[2::2]):

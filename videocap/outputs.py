@@ -1,4 +1,7 @@
-"""The files a caption run writes into its output folder, each atomically.
+"""The files a caption run writes into its output folder, as one set (see ``videocap.staging``: each run
+writes into its own staging folder and moves the complete set into place, ``captions.json`` last, replacing
+the previous set named by the old ``captions.json``'s ``outputs``; both videos record the run id that
+``captions.json`` holds as ``run``, in their ``comment`` metadata tag: ``videocap-run:<id>``).
 
 ==========================  ===========================================================
 ``captions.json``           everything below is made from it (``videocap render``/``subtitles``)
@@ -22,9 +25,12 @@ from videocap.encode import ffmpeg_exe
 from videocap.errors import UserError
 from videocap.files import atomic_write_bytes, atomic_write_text, safe_name, write_json
 from videocap.images import annotate, encode_photo
+from videocap.progress import fault_point
 from videocap.render import render_video
+from videocap.report import write_report
 from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
-from videocap.subtitles import AssWriter, srt_document, track_cues, vtt_document
+from videocap.staging import Staging, output_run, plain_name
+from videocap.subtitles import AssWriter, fonts_used, srt_document, track_cues, vtt_document
 from videocap.video import Video
 
 CAPTIONS_JSON = "captions.json"
@@ -48,40 +54,56 @@ def planned_outputs(result: CaptionResult, render: bool) -> dict:
     return outputs
 
 
-def _previous_outputs(out: Path) -> set[str]:
-    """Per-track files named by an earlier run's captions.json in this folder."""
+def manifest_names(outputs: dict) -> set[str]:
+    """The file names an ``outputs`` manifest (of ``captions.json``) names: the files of that set."""
+    names = {outputs.get(key) for key in ("captions", "ass", "video", "mkv", "report")}
+    names |= set((outputs.get("contact_sheets") or {}).values())
+    names |= {name for files in (outputs.get("tracks") or {}).values() if isinstance(files, dict)
+              for name in files.values()}
+    return {name for name in names if plain_name(name)}
+
+
+def previous_outputs(out: Path) -> set[str]:
+    """The files of the set that the ``captions.json`` in ``out`` names (none without a readable one)."""
     try:
         data = json.loads((out / CAPTIONS_JSON).read_text(encoding="utf-8"))
         if data.get("schema") != CAPTIONS_SCHEMA:
             return set()
-        return {name for files in (data.get("outputs") or {}).get("tracks", {}).values() for name in files.values()}
-    except (OSError, ValueError, AttributeError):
+        return manifest_names(data.get("outputs") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
         return set()
 
 
-def _remove_stale(out: Path, previous: set[str], current: dict) -> None:
-    keep = {name for files in current["tracks"].values() for name in files.values()}
-    for name in previous - keep:
-        if "/" not in name and "\\" not in name and name.endswith((".srt", ".vtt")):
-            (out / name).unlink(missing_ok=True)
+def run_metadata(run_id: str | None) -> dict[str, str]:
+    """What every video of a set records of the run that made it (``ffprobe`` shows it as the comment)."""
+    return {"comment": f"videocap-run:{run_id}"} if run_id else {}
 
 
-def write_subtitles(result: CaptionResult, out: Path) -> dict[str, float]:
+def write_subtitles(result: CaptionResult, folder: Path) -> dict[str, float]:
     """Per-track SRT and WebVTT files and the ASS file."""
     started = time.perf_counter()
     files = track_files(result)
     for track in result.tracks:
         cues = track_cues(result, track)
-        atomic_write_text(out / files[track.id]["srt"], srt_document(cues))
-        atomic_write_text(out / files[track.id]["vtt"], vtt_document(cues, track.label))
-    atomic_write_text(out / ASS, AssWriter(result).document())
+        atomic_write_text(folder / files[track.id]["srt"], srt_document(cues))
+        atomic_write_text(folder / files[track.id]["vtt"], vtt_document(cues, track.label))
+    atomic_write_text(folder / ASS, AssWriter(result).document())
     return {"subtitles_seconds": round(time.perf_counter() - started, 3)}
+
+
+def report_names(result: CaptionResult) -> list[str]:
+    """The report and contact sheets ``write_report`` recorded in ``result.outputs``."""
+    return [result.outputs["report"], *result.outputs.get("contact_sheets", {}).values()]
+
+
+def subtitle_names(result: CaptionResult) -> list[str]:
+    return [name for files in track_files(result).values() for name in files.values()] + [ASS]
 
 
 def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, float]:
     """The captioned MP4's video and audio with one ASS subtitle stream per track (titled, language-tagged)."""
     started = time.perf_counter()
-    writer = AssWriter(result)
+    writer = AssWriter(result)  # places all tracks together once: each stream has its captions where captions.ass does
     tmp_path = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
     with tempfile.TemporaryDirectory(prefix=".videocap-subs-", dir=out_path.parent) as folder:
         inputs, maps, metadata = ["-i", str(video)], ["-map", "0:v:0", "-map", "0:a?"], []
@@ -93,8 +115,14 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
             metadata += [f"-metadata:s:s:{n}", f"title={track.label}",
                          f"-metadata:s:s:{n}", f"language={result.settings.language}",
                          f"-disposition:s:{n}", "0"]
+        metadata += [arg for key, value in run_metadata(result.run_id).items() for arg in ("-metadata", f"{key}={value}")]
+        texts = [track.label for track in result.tracks] + [c.text for track in result.tracks for c in track.captions]
+        for n, font in enumerate(fonts_used(texts)):  # the fallback fonts the ASS names, for players that lack them
+            inputs += ["-attach", font]
+            metadata += [f"-metadata:s:t:{n}", "mimetype=application/x-truetype-font"]
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs, *maps, "-c", "copy", *metadata,
                "-f", "matroska", str(tmp_path)]
+        fault_point("muxing")
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         tmp_path.unlink(missing_ok=True)
@@ -105,28 +133,44 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
     return {"mkv_seconds": round(time.perf_counter() - started, 3)}
 
 
-def write_outputs(result: CaptionResult, out: Path, video: Video | None, progress: bool = True,
+def write_outputs(result: CaptionResult, out: Staging | Path, video: Video | None, progress: bool = True,
                   started: float | None = None) -> None:
-    """Every output of a caption run, ``captions.json`` last (with the time each output took, and the whole
-    run's since ``started``, a ``time.perf_counter()`` value).
+    """Every output of a caption run into the staging folder ``out`` (or, given a folder, into a staging
+    folder of its own in it), then into place as one set replacing the previous one (``captions.json``
+    last), with the time each output took, and the whole run's since ``started``, a ``time.perf_counter()``
+    value.
 
     ``video`` is the opened source; None writes no MP4 and MKV (subtitles and captions.json only).
     """
-    previous = _previous_outputs(out)
+    if not isinstance(out, Staging):
+        with output_run(out) as staging:
+            return write_outputs(result, staging, video, progress, started)
+    result.run_id = out.run_id
     result.outputs = planned_outputs(result, render=video is not None)
-    _remove_stale(out, previous, result.outputs)
-    result.timing.update(write_subtitles(result, out))
+    result.timing.update(write_subtitles(result, out.folder))
+    names = subtitle_names(result)
     if video is not None:
-        result.timing.update(render_video(result, out / VIDEO, video, progress=progress))
-        result.timing.update(mux_mkv(result, out / VIDEO, out / MKV))
+        result.timing.update(render_video(result, out.path(VIDEO), video, progress=progress,
+                                          metadata=run_metadata(result.run_id)))
+        width, height = result.video.width, result.video.height
+        # yuv420p needs even sizes: an odd one is padded by a copy of its last column or row.
+        result.outputs["video_size"] = [width + width % 2, height + height % 2]
+        result.timing.update(mux_mkv(result, out.path(VIDEO), out.path(MKV)))
+        names += [VIDEO, MKV]
     if started is not None:
         result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
-    write_json(out / CAPTIONS_JSON, result.to_json())
+    result.timing.update(write_report(result, out.folder, video))
+    names += report_names(result)
+    write_json(out.path(CAPTIONS_JSON), result.to_json(lazy=True))
+    out.commit(names + [CAPTIONS_JSON], remove=previous_outputs(out.out))
 
 
-def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> None:
-    """A photo's annotated picture and its JSON."""
+def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> list[str]:
+    """A photo's annotated picture and its JSON into the folder ``out`` (a staging folder); their names,
+    the JSON last."""
     jpeg = result.path.suffix.lower() in (".jpg", ".jpeg")
     result.outputs = {"json": f"{base}.json", "image": f"{base}.captioned.{'jpg' if jpeg else 'png'}"}
-    atomic_write_bytes(out / result.outputs["image"], encode_photo(annotate(image, result.objects), jpeg))
+    annotated = annotate(image, result.objects, result.captioning.overlay)
+    atomic_write_bytes(out / result.outputs["image"], encode_photo(annotated, jpeg))
     write_json(out / result.outputs["json"], result.to_json())
+    return [result.outputs["image"], result.outputs["json"]]

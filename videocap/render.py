@@ -1,18 +1,20 @@
 """Drawing captions onto frames and photos, and the captioned video.
 
-Each object gets a semi-transparent mask and a box in its track's colour, a label (``circle #3``)
+Each object gets its mask drawn in its track's colour (``overlay``: an outline over a light tint by
+default, so that the object's own colours stay recognisable; a strong tint; or none) and a box, a label (``circle #3``)
 and its caption in a word-wrapped box next to it: below the object, else above, right or left,
 wherever the box fits inside the frame without covering another caption, label or object. A caption
 that fits nowhere near its object goes to a side panel. Long captions are shown as pages of a few
 lines over the time the caption covers. Text bitmaps are made once per caption page and reused.
 
-The captioned video holds every frame of the captioned range (a frame between two processed frames
-of a ``--stride`` run shows the last processed one's objects), at the source's frame rate, as H.264
-yuv420p with the source's audio cut to the range.
+The captioned video holds the captioned range (a frame between two processed frames of a ``--stride``
+run shows the last processed one's objects) on the source's timeline from the range's start, at a
+constant frame rate (see ``render_video``), as H.264 yuv420p with the source's audio cut to the range.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -26,13 +28,14 @@ from videocap.encode import H264Writer
 from videocap.errors import UserError
 from videocap.layout import TextStyle, page_at
 from videocap.masks import BoxMask
+from videocap.placement import Rect, panel_on_right, place_block, stack_panel
 from videocap.progress import progress_bar
 from videocap.results import CaptionResult, FrameRange
 from videocap.video import Video
 
-MASK_ALPHA = 0.45
+MASK_ALPHA = 0.45  # the "tint" overlay
+OUTLINE_TINT_ALPHA = 0.12  # the light tint under the "outline" overlay
 BOX_ALPHA = 200  # opacity of caption boxes (0-255)
-Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
 @dataclass
@@ -48,13 +51,23 @@ class DrawObject:
     page_key: Hashable = None  # identifies ``lines`` (caption and page) for the bitmap cache
 
 
-def _overlaps(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
 def _text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     r, g, b = colour
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 150 else (255, 255, 255)
+
+
+def draw_mask(image: np.ndarray, mask: BoxMask, colour: tuple[int, int, int], overlay: str, thickness: int) -> None:
+    """Draw ``mask`` on ``image`` in place in the ``overlay`` style ("outline", "tint" or "none")."""
+    if overlay == "none" or not (mask.width and mask.height):
+        return
+    alpha = MASK_ALPHA if overlay == "tint" else OUTLINE_TINT_ALPHA
+    region = image[mask.y0:mask.y0 + mask.height, mask.x0:mask.x0 + mask.width]
+    inside = mask.crop
+    blended = region[inside] * (1.0 - alpha) + np.array(colour, np.float32) * alpha
+    region[inside] = (blended + 0.5).astype(np.uint8)
+    if overlay == "outline":
+        contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(image, contours, -1, colour, max(2, thickness), cv2.LINE_AA, offset=(mask.x0, mask.y0))
 
 
 def blit(image: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
@@ -73,13 +86,16 @@ def blit(image: np.ndarray, bitmap: np.ndarray, x: int, y: int) -> None:
 class Overlay:
     """Draws masks, boxes, labels and captions on images of one size."""
 
-    def __init__(self, size: tuple[int, int], style: TextStyle | None = None) -> None:
+    def __init__(self, size: tuple[int, int], style: TextStyle | None = None, overlay: str = "outline") -> None:
         self.width, self.height = size
+        self.overlay = overlay
         self.style = style or TextStyle.for_frame(*size)
         self.thickness = max(1, round(min(size) / 240))
         self.margin = max(2, self.style.padding)
         self._bitmaps: dict = {}
-        self._choice: dict = {}  # object key -> last placement, kept while it still fits (no flicker)
+        self._choice: dict = {}  # object key -> last placement side, kept while it still fits (no flicker)
+        self.caption_rects: list[Rect] = []  # where the last draw() put caption boxes (near objects and in the panel)
+        self.label_rects: list[Rect] = []  # and the labels
 
     # -- bitmaps --
 
@@ -95,10 +111,10 @@ class Overlay:
                                outline=colour + (255,), width=max(1, self.thickness))
         baseline = style.padding + round(style.font_size * 0.9)
         if label:
-            draw.text((style.padding + 1, baseline), label, font=label_font, fill=colour + (255,), anchor="ls")
+            label_font.draw(draw, (style.padding + 1, baseline), label, fill=colour + (255,))
             baseline += style.line_height
         for line in lines:
-            draw.text((style.padding + 1, baseline), line, font=font, fill=(255, 255, 255, 255), anchor="ls")
+            font.draw(draw, (style.padding + 1, baseline), line, fill=(255, 255, 255, 255))
             baseline += style.line_height
         return np.asarray(img)
 
@@ -110,8 +126,8 @@ class Overlay:
             pad = max(1, self.style.padding // 2)
             size = (int(font.getlength(obj.label)) + 2 * pad + 1, ascent + descent + 2 * pad - descent // 2)
             img = Image.new("RGBA", size, obj.colour + (255,))
-            ImageDraw.Draw(img).text((pad, pad + ascent - descent // 4), obj.label, font=font,
-                                     fill=_text_colour(obj.colour) + (255,), anchor="ls")
+            font.draw(ImageDraw.Draw(img), (pad, pad + ascent - descent // 4), obj.label,
+                      fill=_text_colour(obj.colour) + (255,))
             self._bitmaps[key] = np.asarray(img)
         return self._bitmaps[key]
 
@@ -132,16 +148,12 @@ class Overlay:
     def draw(self, image: np.ndarray, objects: list[DrawObject]) -> np.ndarray:
         out = np.array(image, dtype=np.uint8, copy=True)
         for obj in objects:
-            if obj.mask is not None and obj.mask.width and obj.mask.height:
-                m = obj.mask
-                region = out[m.y0:m.y0 + m.height, m.x0:m.x0 + m.width]
-                inside = m.crop
-                blended = region[inside] * (1.0 - MASK_ALPHA) + np.array(obj.colour, np.float32) * MASK_ALPHA
-                region[inside] = (blended + 0.5).astype(np.uint8)
+            if obj.mask is not None:
+                draw_mask(out, obj.mask, obj.colour, self.overlay, self.thickness)
         for obj in objects:
             x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
             cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), obj.colour, self.thickness)
-        occupied: list[Rect] = []
+        labels: list[Rect] = []
         for obj in objects:
             bitmap = self._label(obj)
             bh, bw = bitmap.shape[:2]
@@ -150,73 +162,67 @@ class Overlay:
             if y < 0:
                 y = int(max(obj.box[1], 0))
             blit(out, bitmap, x, y)
-            occupied.append((x, y, x + bw, y + bh))
-        boxes = [tuple(int(round(v)) for v in obj.box) for obj in objects]
-        panel: list[DrawObject] = []
+            labels.append(Rect.at(x, y, (bw, bh)))
+        # Captions that fit nowhere near their objects go to the side panel; the captions placed near
+        # objects keep clear of the panel too, which may push more of them into it (it only grows).
+        in_panel: list[int] = []
+        while True:
+            panel = self._panel_layout([objects[n] for n in in_panel], objects)
+            spots, misfits = self._place_captions(objects, in_panel, labels + [r for _, r in panel])
+            if not misfits:
+                break
+            in_panel = sorted(in_panel + misfits)
+        for bitmap, rect in spots.values():
+            blit(out, bitmap, rect.x0, rect.y0)
+        for bitmap, rect in panel:
+            blit(out, bitmap, rect.x0, rect.y0)
+        self.caption_rects = [rect for _, rect in spots.values()] + [rect for _, rect in panel]
+        self.label_rects = labels
+        return out
+
+    def _place_captions(self, objects: list[DrawObject], skip: list[int],
+                        occupied: list[Rect]) -> tuple[dict[int, tuple[np.ndarray, Rect]], list[int]]:
+        """Caption blocks next to their objects (all but ``skip``), in order; and those that fit nowhere."""
+        occupied = list(occupied)
+        boxes = [Rect.of(obj.box) for obj in objects]
+        spots: dict[int, tuple[np.ndarray, Rect]] = {}
+        misfits: list[int] = []
         for n, obj in enumerate(objects):
-            if not obj.lines:
+            if not obj.lines or n in skip:
                 continue
             bitmap = self._caption(obj, with_label=False)
             others = [b for i, b in enumerate(boxes) if i != n]
-            spot = self._place(obj, bitmap.shape[1], bitmap.shape[0], occupied, others)
+            spot = place_block((bitmap.shape[1], bitmap.shape[0]), boxes[n], (self.width, self.height), occupied,
+                               others, self.margin, label_height=self._label(obj).shape[0],
+                               prefer=self._choice.get(obj.key))
             if spot is None:
-                panel.append(obj)
+                misfits.append(n)
                 continue
-            x, y = spot
-            blit(out, bitmap, x, y)
-            occupied.append((x, y, x + bitmap.shape[1], y + bitmap.shape[0]))
-        if panel:
-            self._draw_panel(out, panel, objects)
-        return out
+            self._choice[obj.key] = spot.side
+            spots[n] = (bitmap, spot.rect)
+            occupied.append(spot.rect)
+        return spots, misfits
 
-    def _candidates(self, obj: DrawObject, width: int, height: int) -> dict[str, tuple[int, int]]:
-        x0, y0, x1, y1 = (int(round(v)) for v in obj.box)
-        gap, label_h = self.margin, self._label(obj).shape[0]
-        clamp_x = lambda x: int(min(max(x, 0), max(self.width - width, 0)))  # noqa: E731
-        clamp_y = lambda y: int(min(max(y, 0), max(self.height - height, 0)))  # noqa: E731
-        return {
-            "below": (clamp_x(x0), y1 + gap),
-            "above": (clamp_x(x0), y0 - label_h - gap - height),
-            "right": (x1 + gap, clamp_y(y0)),
-            "left": (x0 - gap - width, clamp_y(y0)),
-        }
+    def _panel_layout(self, entries: list[DrawObject], objects: list[DrawObject]) -> list[tuple[np.ndarray, Rect]]:
+        """Captions that fit nowhere near their objects, in the side panel (``stack_panel``): each bitmap and
+        where it goes, a "+N more" box last when the column cannot hold them all."""
+        if not entries:
+            return []
+        bitmaps = [self._caption(obj, with_label=True) for obj in entries]
+        panel = stack_panel([(b.shape[1], b.shape[0]) for b in bitmaps], (self.width, self.height),
+                            panel_on_right([(o.box[0] + o.box[2]) / 2 for o in objects], self.width), self.margin,
+                            lambda count: self._more(count).shape[1::-1])
+        layout = list(zip(bitmaps, panel.entries))
+        if panel.more is not None:
+            layout.append((self._more(len(entries) - len(panel.entries)), panel.more))
+        return layout
 
-    def _place(self, obj: DrawObject, width: int, height: int, occupied: list[Rect],
-               others: list[Rect]) -> tuple[int, int] | None:
-        candidates = self._candidates(obj, width, height)
-        previous = self._choice.get(obj.key)
-        order = ([previous] if previous in candidates else []) + [k for k in candidates if k != previous]
-        own = tuple(int(round(v)) for v in obj.box)
-        for avoid_objects in (True, False):
-            for name in order:
-                x, y = candidates[name]
-                rect = (x, y, x + width, y + height)
-                if x < 0 or y < 0 or rect[2] > self.width or rect[3] > self.height:
-                    continue
-                if _overlaps(rect, own) or any(_overlaps(rect, r) for r in occupied):
-                    continue
-                if avoid_objects and any(_overlaps(rect, r) for r in others):
-                    continue
-                self._choice[obj.key] = name
-                return x, y
-        return None
-
-    def _draw_panel(self, out: np.ndarray, entries: list[DrawObject], objects: list[DrawObject]) -> None:
-        """Captions that fit nowhere near their objects, stacked in a column on the side with fewer objects."""
-        centres = [(o.box[0] + o.box[2]) / 2 for o in objects]
-        right = np.mean(centres) <= self.width / 2 if centres else True
-        y = self.margin
-        for n, obj in enumerate(entries):
-            bitmap = self._caption(obj, with_label=True)
-            bh, bw = bitmap.shape[:2]
-            if y + bh > self.height - self.margin and n > 0:
-                more = self._text_block([f"+{len(entries) - n} more"], (200, 200, 200))
-                x = self.width - more.shape[1] - self.margin if right else self.margin
-                blit(out, more, x, min(y, self.height - more.shape[0]))
-                return
-            x = max(self.width - bw - self.margin, 0) if right else self.margin
-            blit(out, bitmap, x, y)
-            y += bh + self.margin
+    def _more(self, count: int) -> np.ndarray:
+        """The panel's "+N more" box."""
+        key = ("more", None, count)  # no object's key: forget() keeps it
+        if key not in self._bitmaps:
+            self._bitmaps[key] = self._text_block([f"+{count} more"], (200, 200, 200))
+        return self._bitmaps[key]
 
 
 # -- the captioned video --
@@ -227,7 +233,7 @@ class VideoOverlay:
     def __init__(self, result: CaptionResult) -> None:
         self.result = result
         info = result.video
-        self.overlay = Overlay((info.width, info.height))
+        self.overlay = Overlay((info.width, info.height), overlay=result.settings.overlay)
         self.stride = result.frame_range.stride
         self.pending = sorted(result.tracks, key=lambda t: t.first.index, reverse=True)
         self.active: dict[int, list] = {}  # track id -> [track, position of the current frame]
@@ -269,8 +275,52 @@ class VideoOverlay:
         return objects
 
 
-def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True) -> dict[str, float]:
-    """Write the captioned MP4 of the result's range from the source ``video``; returns its timing."""
+STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0, 100.0, 120.0)
+
+
+def output_rate(video: Video, frame_range: FrameRange, end_time: float) -> float:
+    """The captioned video's constant frame rate: the source's own when it is constant, else the rate of its
+    fastest frames (the 10th percentile of frame durations), snapped to a standard rate within 5 % and at
+    most 120 frames/s, so that no run of source frames is thinned out."""
+    starts = video.timestamps[frame_range.start:frame_range.end, 0]
+    durations = np.diff(np.append(starts, end_time))
+    durations = durations[durations > 1e-4]
+    if len(durations) == 0:
+        return video.info.fps
+    if durations.max() <= durations.min() * 1.01:
+        return video.info.fps if abs(video.info.fps * durations.mean() - 1) < 0.01 else 1 / float(durations.mean())
+    fastest = min(1 / float(np.percentile(durations, 10)), 120.0)
+    near = [r for r in STANDARD_RATES if abs(r / fastest - 1) <= 0.05]
+    return min(near, key=lambda r: abs(r - fastest)) if near else fastest
+
+
+class FramePicker:
+    """How many times each source frame is written into a constant-rate output so that the output frame
+    at time t (from 0 at ``start``) is the source frame shown at ``start + t``."""
+
+    def __init__(self, start: float, rate: float) -> None:
+        self.start, self.rate, self.written = start, rate, 0
+
+    def ticks_before(self, time_: float) -> int:
+        # A frame may land 1 % of an output frame early: decord's float timestamps are not exact.
+        return max(0, math.ceil((time_ - self.start) * self.rate - 0.01))
+
+    def repeats(self, shown_until: float) -> int:
+        """Output frames for the source frame shown until ``shown_until`` (the next frame's time)."""
+        target = self.ticks_before(shown_until)
+        count, self.written = max(target - self.written, 0), max(target, self.written)
+        return count
+
+
+def render_video(result: CaptionResult, out_path: str | Path, video: Video, progress: bool = True,
+                 metadata: dict[str, str] | None = None) -> dict[str, float]:
+    """Write the captioned MP4 of the result's range from the source ``video`` (with the container ``metadata``
+    tags); returns its timing.
+
+    The MP4 has a constant frame rate (``output_rate``) and each of its frames is the source frame shown at
+    that time, so a variable-rate source keeps its timing (frames held through a gap, repeated in a slow
+    part) and the subtitles, which use the source's times from the range's start, stay on the picture.
+    """
     started = time.perf_counter()
     info = result.video
     source = video.info
@@ -280,14 +330,22 @@ def render_video(result: CaptionResult, out_path: str | Path, video: Video, prog
                         "frames): pass the right one with --video")
     frame_range = FrameRange(result.frame_range.start, result.frame_range.end, 1)
     overlay = VideoOverlay(result)
-    audio = dict(audio_from=video.path, audio_start=result.start_time,
+    audio = dict(audio_from=video.path, audio_start=result.start_time + video.start_in_file,
                  audio_duration=result.end_time - result.start_time) if source.has_audio else {}
+    rate = output_rate(video, frame_range, result.end_time)
+    picker = FramePicker(result.start_time, rate)
     with (video.read(frame_range) as reader, progress_bar(len(frame_range), "rendering", "frame", progress) as bar,
-          H264Writer(out_path, info.fps, (info.width, info.height), **audio) as writer):
+          H264Writer(out_path, rate, (info.width, info.height), metadata=metadata, **audio) as writer):
         for frame in reader:
-            writer.write(overlay.overlay.draw(frame.image, overlay.objects_at(frame.index, frame.time)))
+            following = frame.index + 1
+            repeats = picker.repeats(video.time_of(following) if following < frame_range.end else result.end_time)
+            objects = overlay.objects_at(frame.index, frame.time)  # also advances the overlay's state
+            if repeats:
+                drawn = overlay.overlay.draw(frame.image, objects)
+                for _ in range(repeats):
+                    writer.write(drawn)
             bar.update(1)
     elapsed = time.perf_counter() - started
     return {"render_seconds": round(elapsed, 3),
             "render_frames_per_second": round(writer.frames_written / max(elapsed, 1e-9), 2),
-            "frames_rendered": writer.frames_written}
+            "frames_rendered": writer.frames_written, "output_fps": round(rate, 6)}

@@ -24,3 +24,6 @@ SAMPLE_VIDEO = DATA_DIR / "sample" / "shapes.mp4"
 SAMPLE_TRUTH = DATA_DIR / "sample" / "shapes.truth.json"
 
 BACKGROUNDS_DIR = DATA_DIR / "backgrounds"
+
+REPORT_DIR = DATA_DIR / "report"  # report.html's CSS and JS, inlined into each report
+LANGUAGE_CODES = DATA_DIR / "iso639-2.tsv"  # the ISO 639-2 codes a subtitle stream's language may be

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class VideoInfo:
     duration: float  # seconds, from the last frame's end timestamp
     has_audio: bool
     codec: str | None  # video codec name as ffmpeg reports it
+    rotation: int = 0  # display rotation of the source (counter-clockwise degrees); width, height are as shown
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -94,7 +96,16 @@ class Caption:
     @classmethod
     def from_json(cls, data: dict) -> Caption:
         return cls(float(data["start"]), float(data["end"]), int(data["first_frame"]), int(data["last_frame"]),
-                   [int(k) for k in data.get("keyframes", [])], str(data.get("text", "")))
+                   [int(k) for k in data.get("keyframes", [])], _caption_text(data.get("text")))
+
+
+def _caption_text(text: object) -> str:
+    """A caption's text from JSON: null (or missing) is no text, never the word "None"."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise ValueError(f"a caption's text is {type(text).__name__} {text!r}, not a string")
+    return text
 
 
 @dataclass
@@ -103,8 +114,8 @@ class Track:
 
     id: int
     class_name: str
-    frames: list[TrackFrame] = field(default_factory=list)
-    keyframes: list[int] = field(default_factory=list)  # positions in ``frames`` (sorted; repeats for short tracks)
+    frames: Sequence[TrackFrame] = field(default_factory=list)  # a list, or on disk (framestore.StoredFrames)
+    keyframe_positions: list[int] = field(default_factory=list)  # in ``frames`` (sorted; repeat for short tracks)
     captions: list[Caption] = field(default_factory=list)
 
     @property
@@ -133,20 +144,23 @@ class Track:
 
     @property
     def keyframe_frames(self) -> list[TrackFrame]:
-        return [self.frames[i] for i in self.keyframes]
+        return [self.frames[i] for i in self.keyframe_positions]
 
-    def to_json(self, with_captions: bool) -> dict:
+    def to_json(self, with_captions: bool, lazy: bool = False) -> dict:
+        """The track as JSON data; ``lazy``: its frames as a generator, made only as a streaming writer
+        (``files.write_json``) reaches them, so that a long video's masks are never all in JSON form at once."""
         data = {
             "id": self.id, "class": self.class_name,
             "first_frame": self.first.index, "last_frame": self.last.index,
             "first_time": round(self.first.time, 4), "last_time": round(self.last.time, 4),
             "num_frames": len(self.frames), "mean_score": round(self.mean_score, 4),
-            "keyframes": [self.frames[i].index for i in self.keyframes],
+            "keyframes": [self.frames[i].index for i in self.keyframe_positions],
         }
         if with_captions:  # readable order: the captions before the (long) per-frame masks
             data.update(label=self.label, colour=self.colour_hex, captions=[c.to_json() for c in self.captions])
-        data["frames"] = [{"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
-                           "mask": f.mask.to_rle()} for f in self.frames]
+        frames = ({"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
+                   "mask": f.mask.to_rle()} for f in self.frames)
+        data["frames"] = frames if lazy else list(frames)
         return data
 
     @classmethod
@@ -159,9 +173,9 @@ class Track:
                     raise UserError(f"track {data['id']}: a mask of {f.mask.frame_size[0]}x{f.mask.frame_size[1]} in "
                                     f"a {video.width}x{video.height} video (the file was edited or is damaged)")
         position = {f.index: i for i, f in enumerate(frames)}
-        keyframes = [position[int(index)] for index in data.get("keyframes", [])]
+        keyframe_positions = [position[int(index)] for index in data.get("keyframes", [])]
         captions = [Caption.from_json(c) for c in data.get("captions", [])]
-        return cls(int(data["id"]), str(data["class"]), frames, keyframes, captions)
+        return cls(int(data["id"]), str(data["class"]), frames, keyframe_positions, captions)
 
 
 def tracker_settings() -> dict:
@@ -179,17 +193,18 @@ class TrackingResult:
     tracks: list[Track]
     timing: dict[str, float | bool] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self, lazy: bool = False) -> dict:
+        """What tracks.json holds; ``lazy``: each track's frames as a generator (see ``Track.to_json``)."""
         return {
             "schema": TRACKS_SCHEMA,
             "videocap_version": __version__,
             "video": self.video.to_json(),
             "settings": {**asdict(self.settings), "classes": list(self.settings.classes),
-                         "tracker": tracker_settings()},
+                         "tracker": tracker_settings() if self.settings.segmenter == "yolo" else "sam3"},
             "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
                       "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
             "timing": self.timing,
-            "tracks": [t.to_json(with_captions=False) for t in self.tracks],
+            "tracks": [t.to_json(with_captions=False, lazy=lazy) for t in self.tracks],
         }
 
     @classmethod
@@ -216,6 +231,8 @@ class CaptionResult:
     prompt_style: str | None = None
     timing: dict[str, float | bool] = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
+    model_records: dict = field(default_factory=dict)  # per role: name, path, revision, licence
+    run_id: str | None = None  # the run that wrote this set of outputs (also in each video's metadata)
 
     @property
     def video(self) -> VideoInfo:
@@ -233,17 +250,19 @@ class CaptionResult:
     def caption_count(self) -> int:
         return sum(len(t.captions) for t in self.tracks)
 
-    def to_json(self) -> dict:
-        data = self.tracking.to_json()
+    def to_json(self, lazy: bool = False) -> dict:
+        """What captions.json holds; ``lazy``: each track's frames as a generator (see ``Track.to_json``)."""
+        data = self.tracking.to_json(lazy=True)  # its tracks are replaced below
         data["schema"] = CAPTIONS_SCHEMA
         data["video_sha256"] = self.video_sha256
         data["models"] = {"segmentation": self.tracking.settings.model, "captioning": self.settings.dam,
-                          "prompt_style": self.prompt_style}
+                          "prompt_style": self.prompt_style, "about": self.model_records}
         data["captioning"] = asdict(self.settings)
         data["range"].update(start_time=round(self.start_time, 4), end_time=round(self.end_time, 4))
         data["timing"] = {**data["timing"], **self.timing}
+        data["run"] = self.run_id
         data["outputs"] = self.outputs
-        data["tracks"] = [t.to_json(with_captions=True) for t in self.tracks]
+        data["tracks"] = [t.to_json(with_captions=True, lazy=lazy) for t in self.tracks]
         return data
 
     @classmethod
@@ -255,9 +274,10 @@ class CaptionResult:
             known = {f.name for f in dataclasses.fields(CaptionSettings)}
             settings = CaptionSettings(**{k: v for k, v in dict(data["captioning"]).items() if k in known})
             r = data["range"]
+            models = data.get("models") or {}
             return cls(tracking, settings, float(r["start_time"]), float(r["end_time"]), data.get("video_sha256"),
-                       (data.get("models") or {}).get("prompt_style"), dict(data.get("timing", {})),
-                       data.get("outputs") or {})
+                       models.get("prompt_style"), dict(data.get("timing", {})), data.get("outputs") or {},
+                       dict(models.get("about") or {}), data.get("run"))
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise UserError(f"captions file is damaged or from another version ({type(exc).__name__}: {exc})") from exc
 
@@ -290,13 +310,15 @@ class PhotoResult:
     prompt_style: str | None = None
     outputs: dict = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    model_records: dict = field(default_factory=dict)  # per role: name, path, revision, licence
+    run_id: str | None = None  # the run that wrote this photo's outputs
 
     def to_json(self) -> dict:
         return {
-            "schema": IMAGES_SCHEMA, "videocap_version": __version__,
+            "schema": IMAGES_SCHEMA, "videocap_version": __version__, "run": self.run_id,
             "image": {"path": str(self.path), "width": self.width, "height": self.height, "sha256": self.sha256},
             "models": {"segmentation": self.settings.model, "captioning": self.captioning.dam,
-                       "prompt_style": self.prompt_style},
+                       "prompt_style": self.prompt_style, "about": self.model_records},
             "settings": {**asdict(self.settings), "classes": list(self.settings.classes)},
             "captioning": asdict(self.captioning),
             "outputs": self.outputs,

@@ -2,9 +2,9 @@
 
 A config file (``videocap/data/configs/*.yaml``, or the user's own ``--config``) sets defaults that
 command-line flags override; ``TrackSettings.from_config(config, **flags)`` (and the same for
-``CaptionSettings`` and ``ImageSettings``) builds a stage's settings in one call. Relative model
-paths in a config resolve against the config file's folder, so the bundled demo config works from
-any working directory.
+``CaptionSettings`` and ``ImageSettings``) builds a stage's settings in one call. Model values follow
+``videocap.models``' rule (a path, a hub id or an ultralytics name); relative paths in a config resolve
+against the config file's folder, so the bundled demo config works from any working directory.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from typing import Any
 import yaml
 
 from videocap.errors import UserError
+from videocap.languages import check_language
+from videocap.models import config_value
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 
 DEFAULT_MODEL = "yolo11x-seg.pt"
 DEFAULT_DAM = "nvidia/DAM-3B-Video"
+DEFAULT_SAM3 = "facebook/sam3"
+SEGMENTERS = ("yolo", "sam3")  # yolo: YOLO-seg (+ ByteTrack); sam3: Meta's SAM 3, text prompts
 
 # DAM's sampling defaults: those of NVIDIA's reference (``get_description``).
 DEFAULT_TEMPERATURE = 0.2
@@ -29,21 +33,28 @@ DEFAULT_MAX_NEW_TOKENS = 512
 
 KEYFRAME_METHODS = ("uniform", "quality")
 DTYPES = ("float32", "bfloat16", "float16")
+#: How masks are drawn: the track's colour as an outline (over at most a light tint, so the object's own
+#: colours stay recognisable), as a strong tint, or not at all.
+OVERLAYS = ("outline", "tint", "none")
 
 #: Keys a config may set; each is also a command-line flag.
-TRACK_KEYS = ("model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframes", "keyframe_method")
+TRACK_KEYS = ("segmenter", "model", "sam3", "imgsz", "conf", "device", "min_frames", "min_score", "keyframe_count",
+              "keyframe_method")
+IMAGE_KEYS = ("segmenter", "model", "sam3", "imgsz", "device")
 CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language",
-                "device")
-KNOWN_KEYS = set(TRACK_KEYS) | set(CAPTION_KEYS)
-PATH_KEYS = {"model", "dam"}
+                "device", "overlay")
+KNOWN_KEYS = set(TRACK_KEYS) | set(IMAGE_KEYS) | set(CAPTION_KEYS)
+PATH_KEYS = {"model", "dam", "sam3"}
 
 
 @dataclass(frozen=True)
 class TrackSettings:
     """How a video is segmented and tracked, and which keyframes each track gives DAM."""
 
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # class names for YOLO; text prompts (any noun phrase) for SAM 3
     model: str = DEFAULT_MODEL
+    segmenter: str = "yolo"
+    sam3: str = DEFAULT_SAM3  # SAM 3 checkpoint: a folder or a hub id
     start: str | None = None  # as the user gave them: frame number, seconds or a time
     end: str | None = None
     stride: int = 1
@@ -52,12 +63,13 @@ class TrackSettings:
     device: str | None = None
     min_frames: int = 3  # shorter tracks are dropped
     min_score: float = 0.35  # tracks whose mean detection score is lower are dropped
-    keyframes: int = 8
+    keyframe_count: int = 8  # keyframes per track given to DAM
     keyframe_method: str = "uniform"
 
     def __post_init__(self) -> None:
         if not self.classes:
             raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
+        _check_segmenter(self.segmenter)
         if self.stride < 1:
             raise UserError(f"--stride must be 1 or more, got {self.stride}")
         if self.keyframe_method not in KEYFRAME_METHODS:
@@ -83,6 +95,7 @@ class CaptionSettings:
     query: str | None = None  # None: the checkpoint's own video (or image) query
     device: str | None = None  # None: CUDA when available, else CPU
     dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
+    overlay: str = "outline"  # how masks are drawn on the video, photos, thumbnails and contact sheets
 
     def __post_init__(self) -> None:
         if self.segment_seconds is not None and self.segment_seconds <= 0:
@@ -93,6 +106,9 @@ class CaptionSettings:
             raise UserError("--query: give the question only; videocap adds one <image> per frame itself")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise UserError(f"--dtype {self.dtype}: choose from auto, {', '.join(DTYPES)}")
+        if self.overlay not in OVERLAYS:
+            raise UserError(f"overlay {self.overlay!r}: choose from {', '.join(OVERLAYS)}")
+        check_language(self.language)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> CaptionSettings:
@@ -110,10 +126,20 @@ class ImageSettings:
     conf: float = 0.25
     imgsz: int | None = None
     device: str | None = None
+    segmenter: str = "yolo"
+    sam3: str = DEFAULT_SAM3
+
+    def __post_init__(self) -> None:
+        _check_segmenter(self.segmenter)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> ImageSettings:
-        return _build(cls, config, ("model", "imgsz", "device"), flags)
+        return _build(cls, config, IMAGE_KEYS, flags)
+
+
+def _check_segmenter(segmenter: str) -> None:
+    if segmenter not in SEGMENTERS:
+        raise UserError(f"segmenter {segmenter!r}: choose from {', '.join(SEGMENTERS)}")
 
 
 def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dict[str, Any]):
@@ -125,14 +151,6 @@ def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dic
 
 
 # -- config files --
-
-def _resolve(value: str, folder: Path) -> str:
-    """A relative path (one with a folder part) resolves against the config's folder; bare names stay."""
-    path = Path(value)
-    if path.is_absolute() or (len(path.parts) == 1 and not value.startswith(".")):
-        return value
-    return str((folder / path).resolve())
-
 
 def config_source(path: str | Path | None = None, demo: bool = False) -> Path:
     """The config file a command reads: ``--config``, the demo config, or the default one."""
@@ -158,5 +176,5 @@ def load_config(path: str | Path | None = None, demo: bool = False) -> dict[str,
                         f"known: {', '.join(sorted(KNOWN_KEYS))}")
     for key in PATH_KEYS & set(data):
         if isinstance(data[key], str):
-            data[key] = _resolve(data[key], config_path.parent)
+            data[key] = config_value(data[key], config_path.parent)
     return data

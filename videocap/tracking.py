@@ -1,20 +1,23 @@
 """The tracking stage: frames in, per-frame ``Detections`` with track ids out, collected into ``Track``s.
 
-Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (today YOLO-seg +
-ByteTrack, ``videocap.yolo.BatchedYoloTracker``); the stages above see only ``Detections`` and
-``Track``s. A ``BatchTracker`` is given ``batch_size`` frames at a time (its detector runs on them at
-once; its tracker still goes frame by frame).
+Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (YOLO-seg + ByteTrack,
+``videocap.yolo.BatchedYoloTracker``, or SAM 3 with text prompts, ``videocap.sam3.Sam3Tracker``); the
+stages above see only ``Detections`` and ``Track``s. A ``BatchTracker`` is given ``batch_size`` frames
+at a time (its detector runs on them at once; its tracker still goes frame by frame).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from videocap.detections import Detections
+from videocap.framestore import FrameStore, StoredFrames
 from videocap.results import Track, TrackFrame
-from videocap.settings import TrackSettings
+from videocap.settings import ImageSettings, TrackSettings
 from videocap.video import Frame
 
 
@@ -41,23 +44,40 @@ class BatchTracker(Tracker, Protocol):
 
 def make_tracker(settings: TrackSettings) -> Tracker:
     """The tracker the settings name (the one place that builds one)."""
+    if settings.segmenter == "sam3":
+        from videocap.sam3 import Sam3Tracker
+
+        return Sam3Tracker(settings.sam3, settings.classes, settings.device)
     from videocap.yolo import BatchedYoloTracker
 
     return BatchedYoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
 
 
+def make_segmenter(settings: ImageSettings) -> Callable[[np.ndarray], Detections]:
+    """The photo segmenter the settings name: an image (RGB) in, its ``Detections`` out."""
+    if settings.segmenter == "sam3":
+        from videocap.sam3 import Sam3Segmenter
+
+        return Sam3Segmenter(settings.sam3, settings.classes, settings.conf, settings.device)
+    from videocap.yolo import YoloSegmenter
+
+    return YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+
+
 class TrackBuilder:
-    """Collects per-frame detections into tracks, keyed by the tracker's id."""
+    """Collects per-frame detections into tracks, keyed by the tracker's id; the frames go to disk (one
+    ``FrameStore`` per video), so a long video's masks do not fill the memory."""
 
     def __init__(self) -> None:
         self._tracks: dict[int, Track] = {}
+        self._store = FrameStore()
         self._ended: set[int] = set()
 
     def add(self, detections: Detections) -> None:
         for i, track_id in enumerate(detections.track_ids.tolist()):
             track = self._tracks.get(track_id)
             if track is None:
-                track = self._tracks[track_id] = Track(track_id, detections.class_names[i])
+                track = self._tracks[track_id] = Track(track_id, detections.class_names[i], StoredFrames(self._store))
             box = tuple(round(float(v), 2) for v in detections.boxes[i])
             track.frames.append(TrackFrame(detections.frame_index, detections.time, box,
                                            float(detections.scores[i]), detections.masks[i]))

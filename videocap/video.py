@@ -80,6 +80,15 @@ class _Streams:
     size: tuple[int, int] | None  # its coded (width, height), before any rotation
     has_audio: bool
     error: str | None  # why ffmpeg could not open the file
+    rotation: int = 0  # counter-clockwise degrees a player turns the picture (display matrix): 0, 90, 180, 270
+    start: float = 0.0  # the video stream's first presentation time in the file, seconds
+    file_start: float = 0.0  # the file's (earliest stream's) start, from which ffmpeg's -ss counts
+
+    @property
+    def displayed_size(self) -> tuple[int, int] | None:
+        if self.size is None or self.rotation % 180 == 0:
+            return self.size
+        return self.size[1], self.size[0]
 
 
 _IMAGE_FORMATS = ("image2", "_pipe")  # ffmpeg's demuxers for still images (png_pipe, jpeg_pipe...)
@@ -89,21 +98,31 @@ def _ffmpeg_streams(path: Path) -> _Streams:
     """What ``ffmpeg -i`` says about a file (it prints the streams on stderr)."""
     result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
                             errors="replace", timeout=30)
-    container = codec = error = size = None
-    has_audio = False
+    found: dict = {"container": None, "codec": None, "size": None, "has_audio": False, "error": None}
+    in_video = False
     for line in result.stderr.splitlines():
         if match := re.match(r"Input #0, ([^ ]+), from", line):
-            container = match.group(1).rstrip(",")
-        elif match := re.search(r"Stream #\S+.*?: Video: (\w+)", line):
-            if codec is None:
-                codec = match.group(1)
-                if dims := re.search(r", (\d+)x(\d+)[, \[]", line):
-                    size = (int(dims.group(1)), int(dims.group(2)))
-        elif re.search(r"Stream #\S+.*?: Audio: ", line):
-            has_audio = True
+            found["container"] = match.group(1).rstrip(",")
+        elif match := re.search(r"Duration: .*, start: (-?[\d.]+)", line):
+            found["file_start"] = found.setdefault("start", float(match.group(1)))
+        elif match := re.search(r"Stream #\S+.*?: (\w+): ", line):
+            in_video = match.group(1) == "Video" and found["codec"] is None
+            if in_video:
+                _video_stream_line(line, found)
+            found["has_audio"] |= match.group(1) == "Audio"
+        elif in_video and (match := re.search(r"rotation of (-?[\d.]+) degrees", line)):
+            found["rotation"] = round(float(match.group(1)) / 90) * 90 % 360
         elif "Error opening input" in line:
-            error = error or line.split("Error opening input:")[-1].strip()
-    return _Streams(container, codec, size, has_audio, error)
+            found["error"] = found["error"] or line.split("Error opening input:")[-1].strip()
+    return _Streams(**found)
+
+
+def _video_stream_line(line: str, found: dict) -> None:
+    found["codec"] = re.search(r": Video: (\w+)", line).group(1)
+    if dims := re.search(r", (\d+)x(\d+)[, \[]", line):
+        found["size"] = (int(dims.group(1)), int(dims.group(2)))
+    if start := re.search(r", start (-?[\d.]+)", line):
+        found["start"] = float(start.group(1))
 
 
 def import_decord():
@@ -164,11 +183,15 @@ class Video:
         if count == 0:
             raise UserError(f"{self.path}: the video has no frames")
         self.timestamps = np.asarray(reader.get_frame_timestamp(range(count)), dtype=np.float64)
+        width, height = streams.displayed_size
         self.info = VideoInfo(
-            path=str(self.path), fps=float(reader.get_avg_fps()), frame_count=count,
-            width=streams.size[0], height=streams.size[1],
+            path=str(self.path), fps=float(reader.get_avg_fps()), frame_count=count, width=width, height=height,
             duration=float(self.timestamps[-1, 1]), has_audio=streams.has_audio, codec=streams.codec,
+            rotation=streams.rotation,
         )
+        # decord's timestamps count from the video stream's first frame; ffmpeg's (with -copyts) from the file's.
+        self.stream_start = streams.start
+        self.start_in_file = streams.start - streams.file_start  # where it starts on the clock of ffmpeg's -ss
         del reader  # frees decord's buffers: the frames come from the ffmpeg pipe
 
     def time_of(self, index: int) -> float:
@@ -242,7 +265,8 @@ class VideoReader:
 
     def _ffmpeg_command(self) -> list[str]:
         frames = self.range
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror", "-noautorotate"]
+        # ffmpeg turns the frames as the display matrix says (autorotate): frames come at the displayed size.
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror"]
         if self.num_threads:
             cmd += ["-threads", str(self.num_threads)]
         filters = []
@@ -251,8 +275,8 @@ class VideoReader:
             # frame on, comparing original timestamps (-copyts): a seek alone can land one frame off.
             start, end = self.video.timestamps[frames.start]
             threshold = start - 0.5 * (end - start)
-            cmd += ["-ss", f"{max(threshold - 1.0, 0.0):.6f}", "-copyts"]
-            filters.append(f"select=gte(t\\,{threshold:.6f})")
+            cmd += ["-ss", f"{max(threshold - 1.0 + self.video.start_in_file, 0.0):.6f}", "-copyts"]
+            filters.append(f"select=gte(t\\,{threshold + self.video.stream_start:.6f})")
         cmd += ["-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn"]
         if frames.stride > 1:
             filters.append(f"select=not(mod(n\\,{frames.stride}))")

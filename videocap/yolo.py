@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from videocap import models
 from videocap.detections import Detections
 from videocap.errors import UserError
 from videocap.masks import BoxMask
@@ -33,20 +34,28 @@ WEIGHT_SUFFIXES = {".pt", ".yaml", ".onnx", ".engine", ".torchscript"}
 
 
 def load_yolo(model: str | Path):
-    """A YOLO model from a path or an ultralytics name; one clear line when it cannot be had."""
+    """A YOLO-seg model from a path or an ultralytics asset name; one clear line when it cannot be had."""
+    ref = models.classify(model)
+    path = ref.path or Path(ref.text)
+    if path.suffix not in WEIGHT_SUFFIXES and not path.is_dir():
+        hint = ("it reads as a hub id: YOLO weights are not loaded from the Hugging Face hub, download the .pt and "
+                "pass --model /path/to/it" if ref.kind == models.HUB else
+                "expected a YOLO-seg weights file (.pt) or an ultralytics model name such as yolo11x-seg.pt")
+        raise UserError(f"--model {model}: {hint}")
+    if ref.kind == models.PATH and not path.exists():
+        raise UserError(f"--model {model}: no such file ({path})")
+    if ref.kind == models.ASSET:
+        path = models.find_asset(ref.text) or path
+        if not path.exists() and models.asset_offline():
+            raise UserError(f"YOLO model {model} is not here and downloads are off (YOLO_OFFLINE/HF_HUB_OFFLINE): "
+                            f"{models.asset_hint(ref.text)}")
     from ultralytics import YOLO
 
-    path = Path(model)
-    if path.suffix not in WEIGHT_SUFFIXES and not path.is_dir():
-        raise UserError(f"--model {model}: expected a YOLO-seg weights file (.pt) or an ultralytics model name")
-    if not path.exists() and (path.parent != Path(".") or path.is_absolute()):
-        raise UserError(f"--model {model}: no such file")
     try:
-        yolo = YOLO(str(model))
+        yolo = YOLO(str(path))
     except (ConnectionError, OSError) as exc:
-        raise UserError(
-            f"YOLO model {model} is not here and cannot be downloaded (offline?): download it where there is "
-            f"internet (ultralytics assets releases), then pass --model /path/to/{path.name}") from exc
+        raise UserError(f"YOLO model {model} is not here and cannot be downloaded (offline?): "
+                        f"{models.asset_hint(path.name)}") from exc
     if yolo.task != "segment":
         raise UserError(f"--model {model} is a {yolo.task} model; videocap needs a segmentation (-seg) model")
     return yolo

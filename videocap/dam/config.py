@@ -6,12 +6,24 @@ checks that the pieces fit together and that the checkpoint uses the variants th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from transformers import LlamaConfig, SiglipVisionConfig
 
 PROMPT_STYLES = ("dam-3b", "dam-3b-video")
+
+# -- the checkpoint's weight files (spec §1): where each part's tensors sit, for loading and saving alike --
+
+TOWER_PREFIX = "vision_model."  # the SigLIP tower's keys in vision_tower/model.safetensors
+TOWER_UNUSED = (TOWER_PREFIX + "head.", TOWER_PREFIX + "post_layernorm.")  # may be present; DAM never runs them
+# videocap's own modules (attributes of the VisionEncoder): the checkpoint folder and key prefix of each.
+OWN_PARTS: dict[str, tuple[str, str]] = {
+    "mask_patch_embedding": ("vision_tower", TOWER_PREFIX + "embeddings.mask_patch_embedding."),
+    "context_provider": ("context_provider", "context_provider_module."),
+    "projector": ("mm_projector", ""),
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,11 @@ class DamConfig:
     def grid(self) -> int:
         """Patches per side of the tower's square grid."""
         return self.vision.image_size // self.vision.patch_size
+
+    @property
+    def image_tokens(self) -> int:
+        """Visual tokens per frame in the LLM's sequence: the patch grid after the projector's 2x2 merge."""
+        return math.ceil(self.grid / 2) ** 2
 
     @property
     def layers_to_run(self) -> int:

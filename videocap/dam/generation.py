@@ -41,24 +41,49 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generato
     return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator, strict=True)])
 
 
+def positions_of(attention_mask: torch.Tensor | None, batch: int, length: int,
+                 device: torch.device) -> torch.Tensor:
+    """Position ids ``[B, L]``: 0, 1, ... over each row's real tokens, whichever side its padding is on."""
+    if attention_mask is None:
+        return torch.arange(length, device=device).expand(batch, -1)
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
                     max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
-                    generator: Generators = None, stop_at_eos: bool = True,
-                    top_k: int = 0, prefill_rows: int | None = None, cuda_graph: bool = False,
+                    generator: Generators = None, stop_at_eos: bool = True, top_k: int = 0,
+                    prefill_rows: int | None = None, cuda_graph: bool = False,
                     eos_check_every: int = 1) -> Iterator[torch.Tensor]:
-    """Yield the next ids ``[B]`` of every row, one step at a time, with a KV cache.
+    """``decode_tokens`` after a prefill of already spliced, left-padded ``embeds`` ``[B, L, D]`` (``attention_mask``
+    ``[B, L]`` marks their real positions, ``None`` when nothing is padded); ``prefill_rows`` rows are prefilled
+    at a time (all when None).
 
-    ``embeds`` ``[B, L, D]`` are left-padded prompts and ``attention_mask`` ``[B, L]`` marks their real
-    positions (``None`` when nothing is padded). Rows that produced an EOS keep yielding EOS; the loop ends
-    when every row is done (looked at every ``eos_check_every`` steps, since each look waits for the
-    device), or after ``max_new_tokens``. ``prefill_rows`` rows are prefilled at a time (all when None);
-    ``cuda_graph`` replays the decoding step as one captured CUDA graph.
+    For callers holding embeddings (benchmarks time the splice on its own); ``DamModel`` prefills through its
+    ``forward`` and then calls ``decode_tokens``.
     """
-    batch, length, _ = embeds.shape
-    cache_len = length + max_new_tokens
-    cache, logits, positions = prefill(llm, embeds, attention_mask, cache_len, prefill_rows)
-    step = DecodeStep(llm, cache, attention_mask, positions, length, cache_len, cuda_graph)
-    finished = torch.zeros(batch, dtype=torch.bool, device=embeds.device)
+    cache, logits, positions = prefill(llm, embeds, attention_mask, embeds.shape[1] + max_new_tokens, prefill_rows)
+    yield from decode_tokens(llm, logits, cache, attention_mask, positions + 1, max_new_tokens, temperature, top_p,
+                             eos_ids, generator, stop_at_eos, top_k, cuda_graph, eos_check_every)
+
+
+def decode_tokens(llm: LlamaForCausalLM, logits: torch.Tensor, cache: StaticCache,
+                  attention_mask: torch.Tensor | None, next_pos: torch.Tensor, max_new_tokens: int,
+                  temperature: float, top_p: float, eos_ids: torch.Tensor, generator: Generators = None,
+                  stop_at_eos: bool = True, top_k: int = 0, cuda_graph: bool = False,
+                  eos_check_every: int = 1) -> Iterator[torch.Tensor]:
+    """Yield the next ids ``[B]`` of every row, one step at a time, after a prefill.
+
+    ``logits`` ``[B, V]`` are the prefill's last logits, ``cache`` holds its keys and values (a static cache
+    with room for ``max_new_tokens`` more), ``attention_mask`` ``[B, L]`` its real positions (``None``: nothing
+    padded) and ``next_pos`` ``[B, 1]`` the position of each row's next token. Rows that produced an EOS keep
+    yielding EOS; the loop ends when every row is done (looked at every ``eos_check_every`` steps, since each
+    look waits for the device), or after ``max_new_tokens``. ``cuda_graph`` replays the decoding step as one
+    captured CUDA graph (see ``DecodeStep``).
+    """
+    batch = logits.shape[0]
+    length = attention_mask.shape[1] if attention_mask is not None else int(next_pos[0, 0])
+    step = DecodeStep(llm, cache, attention_mask, next_pos, length, cuda_graph)
+    finished = torch.zeros(batch, dtype=torch.bool, device=logits.device)
     for n in range(max_new_tokens):
         token = sample_next(logits.float(), temperature, top_p, generator, top_k)
         token = torch.where(finished, eos_ids[0], token)
@@ -81,10 +106,7 @@ def prefill(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.T
     is computed for nothing. One prompt at a time is also numerically the batch-1 prefill.
     """
     batch, length, _ = embeds.shape
-    if attention_mask is None:
-        positions = torch.arange(length, device=embeds.device).expand(batch, -1)
-    else:
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    positions = positions_of(attention_mask, batch, length, embeds.device)
     cache = StaticCache(config=llm.config, max_cache_len=cache_len)
     if not rows or rows >= batch:
         out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
@@ -108,15 +130,27 @@ def _prefill_rows(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: t
         out = llm(inputs_embeds=embeds[r0:r1, skip:], attention_mask=mask, position_ids=positions[r0:r1, skip:],
                   cache=part, use_cache=True, logits_to_keep=1)
         logits.append(out.logits[:, -1])
-        for layer, small in zip(cache.layers, part.layers, strict=True):
-            if not layer.is_initialized:  # allocated by the first group, for the whole batch
-                layer.lazy_initialization(small.keys[:1].expand(batch, -1, -1, -1),
-                                          small.values[:1].expand(batch, -1, -1, -1))
-            layer.keys[r0:r1, :, skip:length] = small.keys
-            layer.values[r0:r1, :, skip:length] = small.values
+        place_rows(cache, part, r0, batch, skip)
+    settle(cache, length)
+    return torch.cat(logits)
+
+
+def place_rows(cache: StaticCache, part: StaticCache, r0: int, batch: int, skip: int) -> None:
+    """Copy the keys and values of a group of left-padded prompts, prefilled on their own (``part``), into rows
+    ``r0``... of the batch's ``cache`` from column ``skip`` on (the padding the group did without)."""
+    for layer, small in zip(cache.layers, part.layers, strict=True):
+        if not layer.is_initialized:  # allocated by the first group, for the whole batch
+            layer.lazy_initialization(small.keys[:1].expand(batch, -1, -1, -1),
+                                      small.values[:1].expand(batch, -1, -1, -1))
+        length = skip + small.keys.shape[2]
+        layer.keys[r0:r0 + len(small.keys), :, skip:length] = small.keys
+        layer.values[r0:r0 + len(small.values), :, skip:length] = small.values
+
+
+def settle(cache: StaticCache, length: int) -> None:
+    """After ``place_rows``: the cache holds ``length`` positions of every row."""
     for layer in cache.layers:
         layer.cumulative_length.fill_(length)
-    return torch.cat(logits)
 
 
 class DecodeStep:
@@ -128,12 +162,13 @@ class DecodeStep:
     """
 
     def __init__(self, llm: LlamaForCausalLM, cache: StaticCache, attention_mask: torch.Tensor | None,
-                 positions: torch.Tensor, length: int, cache_len: int, cuda_graph: bool = False) -> None:
-        batch, device = positions.shape[0], positions.device
+                 next_pos: torch.Tensor, length: int, cuda_graph: bool = False) -> None:
+        batch, device = next_pos.shape[0], next_pos.device
+        cache_len = cache.layers[0].max_cache_len
         self.llm, self.cache = llm, cache
         self.embed_tokens = llm.get_input_embeddings()
         self.token = torch.zeros(batch, dtype=torch.long, device=device)
-        self.positions = positions.clone()
+        self.positions = next_pos.clone()  # [B, 1]: the position of each row's next token
         self.slot = torch.full((1,), length, dtype=torch.long, device=device)  # the cache slot written next
         # [B, 1, 1, cache_len] (True: attend); a 4D mask goes to attention as it is.
         self.mask = torch.zeros(batch, 1, 1, cache_len, dtype=torch.bool, device=device)
@@ -156,10 +191,10 @@ class DecodeStep:
         return self.logits
 
     def _forward(self) -> torch.Tensor:
-        self.positions.add_(1)
         self.mask.index_fill_(-1, self.slot, True)
         out = self.llm(inputs_embeds=self.embed_tokens(self.token)[:, None], attention_mask=self.mask,
                        position_ids=self.positions, cache=self.cache, use_cache=True)
+        self.positions.add_(1)
         self.slot.add_(1)
         return out.logits[:, -1]
 

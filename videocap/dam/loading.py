@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +18,14 @@ import transformers
 from safetensors import safe_open
 from transformers import LlamaConfig, PreTrainedModel, SiglipVisionConfig
 
-from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig, PreprocessConfig, read_top_level
+from videocap import models
+from videocap.dam.config import (
+    PROMPT_STYLES,
+    ContextProviderConfig,
+    DamConfig,
+    PreprocessConfig,
+    read_top_level,
+)
 from videocap.dam.tokenizer import DamTokenizer
 from videocap.errors import UserError
 
@@ -27,7 +33,6 @@ PARTS = ("llm", "vision_tower", "mm_projector", "context_provider")
 HUB_PATTERNS = ["config.json", "*/config.json", "*/*.safetensors", "*/model.safetensors.index.json",
                 "llm/generation_config.json", "llm/tokenizer.model", "llm/tokenizer_config.json",
                 "llm/special_tokens_map.json", "vision_tower/preprocessor_config.json"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 Shapes = dict[str, tuple[int, ...]]
 M = TypeVar("M", bound=PreTrainedModel)
@@ -38,34 +43,25 @@ class DamLoadError(UserError):
 
 
 def resolve(path_or_id: str | Path) -> tuple[Path, str]:
-    """The checkpoint folder for a local path or a hub id, and the name that tells its prompt style."""
-    path = Path(path_or_id).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise DamLoadError(f"{path} is a file: give the DAM checkpoint folder (the one holding config.json, "
-                               "llm/, vision_tower/, mm_projector/ and context_provider/)")
-        return path, path.resolve().name
-    text = str(path_or_id)
-    if not _HUB_ID.match(text):
-        raise DamLoadError(f"DAM checkpoint folder not found: {path}")
-    return _from_hub(text), text
+    """The checkpoint folder for a local path or a hub id, and the name that tells its prompt style.
 
-
-def _from_hub(repo_id: str) -> Path:
-    """A hub id through huggingface_hub's cache; downloads only when the hub is reachable and not offline."""
-    from huggingface_hub import constants, snapshot_download
-
-    with contextlib.suppress(Exception):
-        return Path(snapshot_download(repo_id, local_files_only=True, allow_patterns=HUB_PATTERNS))
-    advice = (f"download it on a machine with internet access (`huggingface-cli download {repo_id} "
-              f"--local-dir DIR`), copy DIR here and pass that folder (--dam DIR)")
-    if constants.HF_HUB_OFFLINE:
-        raise DamLoadError(f"{repo_id} is not in the Hugging Face cache and the hub is offline: {advice}")
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
-    except Exception as exc:  # every failure here has the same remedy
-        raise DamLoadError(f"cannot get {repo_id} from the Hugging Face hub or its cache "
-                           f"({type(exc).__name__}): {advice}") from exc
+    The reference follows ``videocap.models``' rule: a path when it exists or is written as one, a hub
+    id (``org/name``) otherwise, looked up in (or downloaded into) the Hugging Face cache.
+    """
+    ref = models.classify(path_or_id)
+    if ref.kind == models.HUB:
+        try:
+            return models.hub_snapshot(ref.text, HUB_PATTERNS, "DAM checkpoint", "--dam"), ref.text
+        except UserError as exc:
+            raise DamLoadError(str(exc)) from exc.__cause__
+    if ref.kind == models.ASSET or not ref.path.exists():
+        path = ref.path or Path(ref.text)
+        raise DamLoadError(f"DAM checkpoint folder not found: {path} (give a checkpoint folder, or a hub id "
+                           "such as nvidia/DAM-3B-Video or nvidia/DAM-3B)")
+    if not ref.path.is_dir():
+        raise DamLoadError(f"{ref.path} is a file: give the DAM checkpoint folder (the one holding config.json, "
+                           "llm/, vision_tower/, mm_projector/ and context_provider/)")
+    return ref.path, ref.path.name
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -96,6 +92,9 @@ def read_config(root: Path, name: str, prompt_style: str | None = None) -> DamCo
         raise DamLoadError(f"unknown prompt style {prompt_style!r}: use one of {', '.join(PROMPT_STYLES)}")
     top_path = root / "config.json"
     top = read_json(top_path)
+    if top.get("model_type") != "llava_llama":
+        raise DamLoadError(f"{top_path}: model_type {top.get('model_type')!r}, not a DAM checkpoint's 'llava_llama' "
+                           "(the file is damaged or from another model)")
     with _blame(top_path):
         select_layer, aspect = read_top_level(top)
     # Checkpoints written by videocap record their prompt style; NVIDIA's say it only in their name.

@@ -13,6 +13,7 @@ All frames of all objects in a call go through the vision side as one batch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -22,22 +23,54 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, AutoModelForCausalLM, LlamaForCausalLM, SiglipVisionModel
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    Cache,
+    LlamaForCausalLM,
+    SiglipVisionModel,
+    StaticCache,
+)
 from transformers.activations import ACT2FN
 
 from videocap.dam import batching, loading
-from videocap.dam.config import PROMPT_STYLES, ContextProviderConfig, DamConfig
-from videocap.dam.generation import Generators, TextStream, finish_text, generate_tokens, trim_at_eos
-from videocap.dam.preprocess import Frame, Mask, check_inputs, make_cimages, normalize
+from videocap.dam.config import (
+    OWN_PARTS,
+    PROMPT_STYLES,
+    TOWER_PREFIX,
+    TOWER_UNUSED,
+    ContextProviderConfig,
+    DamConfig,
+)
+from videocap.dam.generation import (
+    Generators,
+    TextStream,
+    decode_tokens,
+    finish_text,
+    place_rows,
+    positions_of,
+    settle,
+    trim_at_eos,
+)
+from videocap.dam.preprocess import (
+    FrameImage,
+    Mask,
+    check_inputs,
+    make_cimages,
+    normalize,
+)
 from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids
 from videocap.dam.tokenizer import DamTokenizer
+from videocap.settings import DEFAULT_MAX_NEW_TOKENS as MAX_NEW_TOKENS
+from videocap.settings import DEFAULT_TEMPERATURE as TEMPERATURE
+from videocap.settings import DEFAULT_TOP_P as TOP_P
 
 log = logging.getLogger(__name__)
 
-Item = tuple[Sequence[Frame], Sequence[Mask]] | tuple[Sequence[Frame], Sequence[Mask], str | None]
+Item = tuple[Sequence[FrameImage], Sequence[Mask]] | tuple[Sequence[FrameImage], Sequence[Mask], str | None]
 Seeds = int | Sequence[int] | None  # one seed for a batch, or one per item
 
-TEMPERATURE, TOP_P, MAX_NEW_TOKENS = 0.2, 0.5, 512  # the reference's get_description defaults
+IGNORE = -100  # the label of a position that carries no loss (prompt, images, padding)
 
 
 class CrossAttention(nn.Module):
@@ -197,10 +230,33 @@ class VisionEncoder(nn.Module):
 
 @dataclass
 class Prepared:
-    """A batch ready for the model: prompt ids (``IMAGE_TOKEN_ID`` per image) and all frames' cimages."""
+    """A batch ready for the model: prompt ids (``IMAGE_TOKEN_ID`` per image), all frames' cimages and, to
+    train, each item's target ids (its caption and EOS), which follow its prompt and carry the loss."""
 
     ids: list[list[int]]
-    pixels: torch.Tensor  # uint8 [total frames, 8, S, S], in item order
+    pixels: torch.Tensor  # uint8 [total frames, 8, S, S], in item order (on any device)
+    targets: list[list[int]] | None = None
+
+
+@dataclass
+class Spliced:
+    """The LLM's input for a batch: one row per item, padded on one side."""
+
+    embeds: torch.Tensor  # [B, L, D]
+    attention_mask: torch.Tensor | None  # [B, L], 1 on real positions; None when no row is padded
+    position_ids: torch.Tensor  # [B, L]
+    labels: torch.Tensor | None  # [B, L]: the target ids where they sit, IGNORE elsewhere; None without targets
+
+
+@dataclass
+class DamOutput:
+    """What ``DamModel.forward`` returns."""
+
+    logits: torch.Tensor  # [B, L, V], or the last ``logits_to_keep`` positions only
+    loss: torch.Tensor | None  # mean cross-entropy of predicting the targets' tokens; None without targets
+    visual: torch.Tensor  # [total frames, T', D]: the visual tokens spliced in (the auxiliary heads read them)
+    attention_mask: torch.Tensor | None
+    position_ids: torch.Tensor
 
 
 class DamModel(nn.Module):
@@ -260,25 +316,23 @@ class DamModel(nn.Module):
             if config.llm.tie_word_embeddings:
                 llm_shapes.pop("lm_head.weight", None)
             skeleton = VisionEncoder(config, SiglipVisionModel(config.vision))
-        own = {"vision_tower": ("vision_model.embeddings.mask_patch_embedding.", skeleton.mask_patch_embedding),
-               "context_provider": ("context_provider_module.", skeleton.context_provider),
-               "mm_projector": ("", skeleton.projector)}
-        tower_shapes = {f"vision_model.{k}": s for k, s in _shapes(skeleton.tower).items()}
+        expected: dict[str, dict[str, tuple[int, ...]]] = {"vision_tower": _prefixed(TOWER_PREFIX, skeleton.tower)}
+        for attr, (folder, prefix) in OWN_PARTS.items():
+            expected[folder] = expected.get(folder, {}) | _prefixed(prefix, getattr(skeleton, attr))
         loading.check_weights(root / "llm", llm_shapes)
-        files = {"vision_tower": loading.check_weights(
-            root / "vision_tower", tower_shapes | _prefixed(*own["vision_tower"]),
-            optional=("vision_model.head.", "vision_model.post_layernorm."))}
-        for part in ("context_provider", "mm_projector"):
-            files[part] = loading.check_weights(root / part, _prefixed(*own[part]))
+        files = {folder: loading.check_weights(root / folder, shapes,
+                                               optional=TOWER_UNUSED if folder == "vision_tower" else ())
+                 for folder, shapes in expected.items()}
 
         llm = loading.load_hf_model(LlamaForCausalLM, root / "llm", config.llm, device, dtype)
         if len(tokenizer) < config.llm.vocab_size:
             llm.resize_token_embeddings(len(tokenizer))  # as the reference does after loading its tokenizer
         tower = loading.load_hf_model(SiglipVisionModel, root / "vision_tower", config.vision, device, dtype)
         skeleton.tower = tower
-        for part, (prefix, module) in own.items():
+        for attr, (folder, prefix) in OWN_PARTS.items():
+            module = getattr(skeleton, attr)
             if module is not None:
-                module.load_state_dict(loading.read_tensors(files[part], prefix), strict=True, assign=True)
+                module.load_state_dict(loading.read_tensors(files[folder], prefix), strict=True, assign=True)
         return cls(config, tokenizer, skeleton.to(device, dtype), llm)
 
     @property
@@ -317,43 +371,136 @@ class DamModel(nn.Module):
         chunks = [self.vision(chunk) for chunk in pixels.split(batching.vision_chunk(self))]
         return torch.cat(chunks)
 
-    def embed(self, prepared: Prepared, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Left-padded ``inputs_embeds`` ``[B, L, D]`` with each image's tokens spliced in at its placeholder,
-        and the attention mask ``[B, L]`` (``None`` when no row is padded)."""
-        table = self.llm.get_input_embeddings()
-        rows, k = [], 0
-        for ids in prepared.ids:
-            text = table(torch.tensor(ids, device=self.device).clamp(min=0))
-            parts, start = [], 0
-            for pos in (i for i, t in enumerate(ids) if t == IMAGE_TOKEN_ID):
-                parts += [text[start:pos], visual[k]]
-                start, k = pos + 1, k + 1
-            parts.append(text[start:])
-            row = torch.cat(parts)
-            if self.config.max_length and len(row) > self.config.max_length:
-                log.warning("prompt of %d tokens cut to the model's %d", len(row), self.config.max_length)
-                row = row[:self.config.max_length]
+    def sequence_length(self, ids: Sequence[int], targets: Sequence[int] = ()) -> int:
+        """The length in the LLM of a prompt (each placeholder a frame's visual tokens) and its targets, uncut."""
+        images = sum(1 for t in ids if t == IMAGE_TOKEN_ID)
+        return len(ids) + images * (self.config.image_tokens - 1) + len(targets)
+
+    def splice(self, prepared: Prepared, visual: torch.Tensor, padding_side: str = "right") -> Spliced:
+        """The one splice of training and inference: each prompt's text embeddings with the k-th image's visual
+        tokens at its k-th placeholder, then its targets; rows padded on ``padding_side`` ("left" to generate,
+        so that every row's next token goes at the end; "right" to train, the reference's tokenizer_padding_side).
+
+        A prompt longer than ``config.max_length`` is cut to it with a warning, as the reference does. An
+        item with targets that long is a ValueError: cut, it would train on a caption without its end.
+        """
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        targets = prepared.targets if prepared.targets is not None else [[] for _ in prepared.ids]
+        counts = [sum(1 for t in ids if t == IMAGE_TOKEN_ID) for ids in prepared.ids]
+        if len(targets) != len(prepared.ids) or len(visual) != sum(counts):
+            raise ValueError(f"{len(prepared.ids)} prompts with {sum(counts)} placeholders, {len(targets)} targets "
+                             f"and {len(visual)} images: they must match")
+        limit, rows, labels = self.config.max_length, [], []
+        for n, (ids, target, images) in enumerate(zip(prepared.ids, targets, visual.split(counts), strict=True)):
+            row = self._splice_row(ids, target, images)
+            if limit and len(row) > limit:
+                if target:
+                    raise ValueError(f"item {n}: {len(row)} tokens of prompt, images and target exceed the model's "
+                                     f"max_length of {limit}")
+                log.warning("prompt of %d tokens cut to the model's %d", len(row), limit)
+                row = row[:limit]
             rows.append(row)
-        length = max(len(r) for r in rows)
-        if all(len(r) == length for r in rows):
-            return torch.stack(rows), None
-        embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
-        mask = torch.zeros(len(rows), length, dtype=torch.long, device=self.device)
-        for b, row in enumerate(rows):
-            embeds[b, length - len(row):] = row
-            mask[b, length - len(row):] = 1
-        return embeds, mask
+            if prepared.targets is not None:
+                labels.append(torch.tensor([IGNORE] * (len(row) - len(target)) + list(target), device=row.device))
+        embeds = _pad(rows, padding_side, 0)
+        batch, length = embeds.shape[:2]
+        mask = None
+        if any(len(row) != length for row in rows):
+            mask = _pad([torch.ones(len(row), dtype=torch.long, device=row.device) for row in rows], padding_side, 0)
+        return Spliced(embeds, mask, positions_of(mask, batch, length, embeds.device),
+                       None if prepared.targets is None else _pad(labels, padding_side, IGNORE))
+
+    def _splice_row(self, ids: list[int], target: list[int], images: torch.Tensor) -> torch.Tensor:
+        text = self.llm.get_input_embeddings()(torch.tensor(list(ids) + list(target), device=self.device).clamp(min=0))
+        parts, start = [], 0
+        for pos, image in zip((i for i, t in enumerate(ids) if t == IMAGE_TOKEN_ID), images, strict=True):
+            parts += [text[start:pos], image]
+            start = pos + 1
+        parts.append(text[start:])
+        return torch.cat(parts)
+
+    def forward(self, prepared: Prepared, visual: torch.Tensor | None = None, padding_side: str = "right",
+                cache: Cache | None = None, logits_to_keep: int = 0) -> DamOutput:
+        """The model on a prepared batch, for training and inference alike: vision (unless its ``visual`` tokens
+        are given), the splice, the LLM, and with ``prepared.targets`` the loss on them.
+
+        ``cache`` (a KV cache to fill) and ``logits_to_keep`` (only the last positions' logits) are for
+        generation's prefill.
+        """
+        if visual is None:
+            visual = self.encode_images(prepared.pixels)
+        x = self.splice(prepared, visual, padding_side)
+        out = self.llm(inputs_embeds=x.embeds, attention_mask=x.attention_mask, position_ids=x.position_ids,
+                       cache=cache, use_cache=cache is not None, logits_to_keep=logits_to_keep)
+        loss = None
+        if x.labels is not None:
+            if logits_to_keep:
+                raise ValueError("the loss needs every position's logits: give no logits_to_keep with targets")
+            loss = F.cross_entropy(out.logits[:, :-1].flatten(0, 1).float(), x.labels[:, 1:].flatten(),
+                                   ignore_index=IGNORE)
+        return DamOutput(out.logits, loss, visual, x.attention_mask, x.position_ids)
+
+    def embed(self, prepared: Prepared, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Left-padded ``inputs_embeds`` ``[B, L, D]`` and their attention mask (``None`` when no row is padded):
+        the splice that generation uses, for callers that time it on its own."""
+        x = self.splice(prepared, visual, "left")
+        return x.embeds, x.attention_mask
+
+    def prefill(self, prepared: Prepared, max_new_tokens: int,
+                rows: int | None = None) -> tuple[DamOutput, StaticCache]:
+        """Generation's first step: ``forward`` on the left-padded prompts, keeping the last logits, into a KV
+        cache with room for ``max_new_tokens`` more.
+
+        With ``rows``, ``forward`` takes the prompts ``rows`` at a time, each group without the padding it does
+        not need, and their keys and values are copied into the batch's cache (see ``generation.prefill``: on a
+        CPU one prompt at a time costs what a batch of one does, and is numerically the batch-1 prefill).
+        """
+        limit = self.config.max_length or math.inf
+        lengths = [int(min(self.sequence_length(ids), limit)) for ids in prepared.ids]
+        cache = StaticCache(config=self.llm.config, max_cache_len=max(lengths) + max_new_tokens)
+        if not rows or rows >= len(lengths):
+            return self(prepared, padding_side="left", cache=cache, logits_to_keep=1), cache
+        return self._prefill_rows(prepared, lengths, cache, rows), cache
+
+    def _prefill_rows(self, prepared: Prepared, lengths: list[int], cache: StaticCache, rows: int) -> DamOutput:
+        """``prefill`` ``rows`` prompts at a time into ``cache``; the batch's output (last logits only)."""
+        batch, length = len(lengths), max(lengths)
+        counts = [sum(1 for t in ids if t == IMAGE_TOKEN_ID) for ids in prepared.ids]
+        visual = self.encode_images(prepared.pixels)
+        ends = [0, *itertools.accumulate(counts)]
+        logits = []
+        for r0 in range(0, batch, rows):
+            r1 = min(r0 + rows, batch)
+            group = Prepared(ids=prepared.ids[r0:r1], pixels=prepared.pixels[ends[r0]:ends[r1]])
+            part = StaticCache(config=self.llm.config, max_cache_len=max(lengths[r0:r1]))
+            logits.append(self(group, visual[ends[r0]:ends[r1]], "left", cache=part, logits_to_keep=1).logits)
+            place_rows(cache, part, r0, batch, length - max(lengths[r0:r1]))
+        settle(cache, length)
+        mask = None
+        if min(lengths) != length:
+            mask = torch.tensor([[0] * (length - n) + [1] * n for n in lengths], device=self.device)
+        return DamOutput(torch.cat(logits), None, visual, mask, positions_of(mask, batch, length, self.device))
+
+    def _decode(self, prepared: Prepared, max_new_tokens: int, temperature: float, top_p: float, seed: Seeds,
+                stop_at_eos: bool = True) -> Iterator[torch.Tensor]:
+        """The new ids ``[B]`` of every item, step by step (see ``generation.decode_tokens``)."""
+        options = self.decode_options()
+        out, cache = self.prefill(prepared, max_new_tokens, options["prefill_rows"])
+        eos = torch.tensor(self.config.eos_token_ids, device=self.device)
+        return decode_tokens(self.llm, out.logits[:, -1], cache, out.attention_mask, out.position_ids[:, -1:] + 1,
+                             max_new_tokens, temperature, top_p, eos, self._generator(seed), stop_at_eos,
+                             self.config.top_k, options["cuda_graph"], options["eos_check_every"])
 
     # -- public API --
 
     @torch.inference_mode()
-    def logits(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None) -> torch.Tensor:
+    def logits(self, frames: Sequence[FrameImage], masks: Sequence[Mask],
+               query: str | None = None) -> torch.Tensor:
         """float32 logits ``[seq_len, vocab]`` (on the CPU) at every position of the spliced prompt."""
-        prepared = self.prepare([(frames, masks, query)])
-        embeds, _ = self.embed(prepared, self.encode_images(prepared.pixels))
-        return self.llm(inputs_embeds=embeds, use_cache=False).logits[0].float().cpu()
+        return self(self.prepare([(frames, masks, query)])).logits[0].float().cpu()
 
-    def generate_ids(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+    def generate_ids(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                      max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = TOP_P,
                      seed: int | None = None) -> list[int]:
         """The new token ids (greedy by default), up to and including the EOS when one is produced."""
@@ -368,17 +515,13 @@ class DamModel(nn.Module):
         ``seed`` is one seed for the batch, or one per item: then each row samples as it would alone."""
         if not items:
             return []
-        prepared = self.prepare(items)
-        embeds, mask = self.embed(prepared, self.encode_images(prepared.pixels))
-        eos = torch.tensor(self.config.eos_token_ids, device=self.device)
-        steps = list(generate_tokens(self.llm, embeds, mask, max_new_tokens, temperature, top_p, eos,
-                                     self._generator(seed), stop_at_eos, self.config.top_k, **self.decode_options()))
+        steps = list(self._decode(self.prepare(items), max_new_tokens, temperature, top_p, seed, stop_at_eos))
         if not steps:
             return [[] for _ in items]
         ids = torch.stack(steps, dim=1).tolist()
         return [trim_at_eos(row, set(self.config.eos_token_ids)) if stop_at_eos else row for row in ids]
 
-    def describe(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+    def describe(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                  max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
                  seed: int | None = None) -> str:
         """The description of the masked object (reference defaults: temperature 0.2, top-p 0.5)."""
@@ -409,16 +552,12 @@ class DamModel(nn.Module):
         return texts
 
     @torch.inference_mode()
-    def stream(self, frames: Sequence[Frame], masks: Sequence[Mask], query: str | None = None,
+    def stream(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
                seed: int | None = None) -> Iterator[str]:
         """The description in pieces as it is generated; the pieces join to what ``describe`` returns."""
-        prepared = self.prepare([(frames, masks, query)])
-        embeds, _ = self.embed(prepared, self.encode_images(prepared.pixels))
-        eos = torch.tensor(self.config.eos_token_ids, device=self.device)
         text = TextStream(self.tokenizer)
-        for token in generate_tokens(self.llm, embeds, None, max_new_tokens, temperature, top_p, eos,
-                                     self._generator(seed), top_k=self.config.top_k):
+        for token in self._decode(self.prepare([(frames, masks, query)]), max_new_tokens, temperature, top_p, seed):
             piece = text.push(int(token[0]))
             if piece:
                 yield piece
@@ -429,7 +568,7 @@ class DamModel(nn.Module):
             yield piece
 
     def decode_options(self) -> dict:
-        """How ``generate_tokens`` runs on this model's device (see ``prefill`` and ``DecodeStep``)."""
+        """How ``prefill`` and ``decode_tokens`` run on this model's device (see ``generation.DecodeStep``)."""
         cuda = self.device.type == "cuda"
         rows = self.prefill_rows if self.prefill_rows is not None else (None if cuda else 1)
         # A look at the EOS flags waits for the device: on CUDA look every 16 tokens.
@@ -444,6 +583,18 @@ class DamModel(nn.Module):
 def _defaults(device: str | torch.device | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     return device, dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+
+
+def _pad(rows: list[torch.Tensor], side: str, fill: float) -> torch.Tensor:
+    """Rows of different lengths as one tensor ``[B, L, ...]``, ``fill`` on the left or the right of each."""
+    length = max(len(row) for row in rows)
+    out = rows[0].new_full((len(rows), length, *rows[0].shape[1:]), fill)
+    for b, row in enumerate(rows):
+        if side == "left":
+            out[b, length - len(row):] = row
+        else:
+            out[b, :len(row)] = row
+    return out
 
 
 def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:

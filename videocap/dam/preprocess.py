@@ -18,13 +18,13 @@ from PIL import Image
 
 from videocap.dam.config import PreprocessConfig
 
-Frame = np.ndarray | Image.Image
+FrameImage = np.ndarray | Image.Image  # one image given to DAM (not videocap.video.Frame, a decoded frame record)
 Mask = np.ndarray | Image.Image
 
 MIN_FOCAL_SIDE = 48  # the focal box is at least 48x48 original pixels before being tripled
 
 
-def as_rgb(frame: Frame, index: int) -> np.ndarray:
+def as_rgb(frame: FrameImage, index: int) -> np.ndarray:
     """A frame as an HxWx3 uint8 array (PIL images are converted to RGB)."""
     if isinstance(frame, Image.Image):
         return np.asarray(frame.convert("RGB"))
@@ -44,7 +44,8 @@ def as_mask(mask: Mask, index: int) -> np.ndarray:
     return (arr != 0).view(np.uint8)
 
 
-def check_inputs(frames: Sequence[Frame], masks: Sequence[Mask]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def check_inputs(frames: Sequence[FrameImage],
+                 masks: Sequence[Mask]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Validated RGB frames and 0/1 masks; ValueError for a count or size mismatch or an empty mask."""
     if len(frames) != len(masks):
         raise ValueError(f"got {len(frames)} frames but {len(masks)} masks: give one mask per frame")

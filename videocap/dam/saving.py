@@ -7,12 +7,14 @@ NVIDIA's loader read what videocap's training wrote.
     <out>/mm_projector/                    config.json, model.safetensors
     <out>/context_provider/                config.json, model.safetensors
 
-The folder is written next to its destination and renamed into place when complete.
+The folder is written next to its destination and renamed into place when complete, with the marker file
+``videocap-checkpoint.json`` that lets a later run replace it (``videocap.dam.outdir``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +23,9 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from videocap.dam.config import OWN_PARTS, TOWER_PREFIX
 from videocap.dam.model import DamModel
+from videocap.dam.outdir import check_out_dir, replace_dir
 
 SPECIAL_TOKEN = {"lstrip": False, "normalized": False, "rstrip": False, "single_word": False}
 
@@ -63,19 +67,25 @@ def _configs(model: DamModel) -> dict[str, dict[str, Any]]:
 
 def save_pretrained(model: DamModel, out_dir: str | Path, tokenizer_model: bytes,
                     dtype: torch.dtype = torch.float32) -> Path:
-    """Write ``model`` (with the SentencePiece ``tokenizer_model`` bytes) to ``out_dir``, replacing it."""
-    out = Path(out_dir)
+    """Write ``model`` (with the SentencePiece ``tokenizer_model`` bytes) to ``out_dir``: a new or empty folder,
+    or a videocap checkpoint, which it replaces (anything else is a ``UserError``, see ``outdir``)."""
+    out = check_out_dir(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a checkpoint gets the usual permissions
         _write(model, tmp, tokenizer_model, dtype)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write(model: DamModel, root: Path, tokenizer_model: bytes, dtype: torch.dtype) -> None:
@@ -118,10 +128,10 @@ def _write(model: DamModel, root: Path, tokenizer_model: bytes, dtype: torch.dty
         "do_rescale": True, "do_resize": True, "image_mean": list(p.image_mean), "image_std": list(p.image_std),
         "resample": p.resample, "rescale_factor": p.rescale_factor, "size": {"height": p.height, "width": p.width},
     })
-    tower = _prefixed("vision_model.", vision.tower)
-    if vision.mask_patch_embedding is not None:
-        tower |= _prefixed("vision_model.embeddings.mask_patch_embedding.", vision.mask_patch_embedding)
-    _save_tensors(root / "vision_tower" / "model.safetensors", tower, dtype)
-    _save_tensors(root / "context_provider" / "model.safetensors",
-                  _prefixed("context_provider_module.", vision.context_provider), dtype)
-    _save_tensors(root / "mm_projector" / "model.safetensors", vision.projector.state_dict(), dtype)
+    tensors = {"vision_tower": _prefixed(TOWER_PREFIX, vision.tower)}
+    for attr, (folder, prefix) in OWN_PARTS.items():
+        module = getattr(vision, attr)
+        if module is not None:
+            tensors[folder] = tensors.get(folder, {}) | _prefixed(prefix, module)
+    for folder, part in tensors.items():
+        _save_tensors(root / folder / "model.safetensors", part, dtype)

@@ -16,8 +16,15 @@ from multiprocessing import Pool
 
 import numpy as np
 
-from videocap.dam.train import Example
-from videocap.synthetic import COLOURS, SHAPES, describe_object, describe_still, make_clip, motion_words
+from videocap.dam.examples import Example
+from videocap.synthetic import (
+    COLOURS,
+    SHAPES,
+    describe_object,
+    describe_still,
+    make_clip,
+    motion_words,
+)
 
 MIN_PIXELS = 40
 MOTIONS = ("still", "left", "right", "up", "down", "up and to the left", "up and to the right",

@@ -17,87 +17,26 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 from tqdm import tqdm
 
 from videocap.dam.config import synthetic_config
-from videocap.dam.model import DamModel
-from videocap.dam.preprocess import check_inputs, make_cimages
-from videocap.dam.prompt import IMAGE_TOKEN_ID, SYSTEM, make_query, prompt_ids
+from videocap.dam.datasets import EncodedSet, cached_encoding, load_examples
+from videocap.dam.model import DamModel, Prepared
+from videocap.dam.outdir import read_architecture
+from videocap.dam.prompt import SYSTEM, make_query
 from videocap.dam.saving import save_pretrained
 from videocap.dam.tokenizer import DamTokenizer
 from videocap.errors import UserError
 
-IGNORE = -100
 STATE_FILE = "training_state.pt"
-
-
-@dataclass
-class Example:
-    """One training item; ``attributes`` (optional) feed the auxiliary heads."""
-
-    frames: list[np.ndarray]
-    masks: list[np.ndarray]
-    caption: str
-    attributes: dict | None = None  # colour, shape, motion (class indices), centres [[x, y] per frame, 0-1]
-
-
-@dataclass
-class EncodedSet:
-    """Examples preprocessed once: cimages and token ids, ready for batches."""
-
-    pixels: torch.Tensor  # uint8 [items, frames, 8, S, S]
-    prompt: list[list[int]]  # prompt ids with IMAGE_TOKEN_ID placeholders
-    caption: list[list[int]]  # caption ids + EOS
-    attributes: list[dict | None] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.caption)
-
-
-def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
-    pixels, prompts, captions = [], [], []
-    tokenizer = model.tokenizer
-    eos = model.config.eos_token_ids[0]
-    for ex in examples:
-        rgb, masks = check_inputs(ex.frames, ex.masks)
-        pixels.append(make_cimages(rgb, masks, model.config.preprocess))
-        prompts.append(prompt_ids(tokenizer, model.default_query(len(rgb)), len(rgb)))
-        ids = tokenizer.encode(ex.caption)
-        captions.append((ids[1:] if tokenizer.add_bos else ids) + [eos])
-    sizes = {p.shape for p in pixels}
-    if len(sizes) != 1:
-        raise UserError(f"all training items need the same number of frames; got shapes {sorted(sizes)}")
-    return EncodedSet(torch.stack(pixels), prompts, captions, [ex.attributes for ex in examples])
-
-
-def read_jsonl(path: Path) -> list[Example]:
-    """A dataset file: one JSON object per line, {"frames": [image paths], "masks": [mask paths], "caption": str};
-    relative paths are relative to the file."""
-    from videocap.files import open_image
-
-    examples = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            frames = [np.asarray(open_image(path.parent / p).convert("RGB")) for p in item["frames"]]
-            masks = [np.asarray(open_image(path.parent / p).convert("L")) for p in item["masks"]]
-            examples.append(Example(frames, masks, str(item["caption"])))
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}:{n}: bad training item ({type(exc).__name__}: {exc})") from exc
-    if not examples:
-        raise UserError(f"{path}: no training items")
-    return examples
 
 
 # -- new models --
@@ -145,12 +84,7 @@ def load_init(init: str, texts: Sequence[str], device: str | torch.device) -> tu
     """``init`` is an architecture file (.yaml/.json) for a new model, or a checkpoint folder or hub id."""
     path = Path(init)
     if path.suffix in {".yaml", ".yml", ".json"}:
-        if not path.is_file():
-            raise UserError(f"--init {init}: no such architecture file")
-        arch = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(arch, dict):
-            raise UserError(f"--init {init}: expected a mapping of architecture sizes")
-        return new_model(arch, texts, device)
+        return new_model(read_architecture(init), texts, device)
     model = DamModel.from_pretrained(init, device=device, dtype=torch.float32 if str(device) == "cpu" else None)
     return model, model.tokenizer.model_proto
 
@@ -201,41 +135,18 @@ def _as_sets(data: EncodedSet | Sequence[EncodedSet]) -> list[EncodedSet]:
 def batch_loss(model: DamModel, data: EncodedSet, index: Sequence[int], heads: AuxHeads | None,
                aux_weight: float) -> tuple[torch.Tensor, float]:
     """Mean caption-token cross-entropy (+ the auxiliary loss); returns (loss, caption loss)."""
-    device = model.device
+    index = list(index)
     frames = data.pixels.shape[1]
-    pixels = data.pixels[list(index)].flatten(0, 1).to(device)
-    visual = model.vision(pixels)  # [B*F, T, D]
-    table = model.llm.get_input_embeddings()
-    rows, labels = [], []
-    for b, i in enumerate(index):
-        prompt, caption = data.prompt[i], data.caption[i]
-        text = table(torch.tensor([max(t, 0) for t in prompt] + caption, device=device))
-        parts, label, start, k = [], [], 0, b * frames
-        for pos in (p for p, t in enumerate(prompt) if t == IMAGE_TOKEN_ID):
-            parts += [text[start:pos], visual[k]]
-            label += [IGNORE] * (pos - start + visual.shape[1])
-            start, k = pos + 1, k + 1
-        parts.append(text[start:])
-        label += [IGNORE] * (len(prompt) - start) + caption
-        rows.append(torch.cat(parts))
-        labels.append(label)
-    length = max(len(r) for r in rows)
-    embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
-    attention = torch.zeros(len(rows), length, dtype=torch.long, device=device)
-    target = torch.full((len(rows), length), IGNORE, dtype=torch.long, device=device)
-    for b, (row, label) in enumerate(zip(rows, labels)):  # right padding: the prompts come first
-        embeds[b, :len(row)] = row
-        attention[b, :len(row)] = 1
-        target[b, :len(label)] = torch.tensor(label, device=device)
-    logits = model.llm(inputs_embeds=embeds, attention_mask=attention, use_cache=False).logits
-    caption_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target[:, 1:].flatten(), ignore_index=IGNORE)
-    loss = caption_loss
+    prepared = Prepared(ids=[data.prompt[i] for i in index], pixels=data.pixels[index].flatten(0, 1),
+                        targets=[data.caption[i] for i in index])
+    out = model(prepared)  # the forward inference uses too, right-padded
+    loss = out.loss
     if heads is not None and aux_weight > 0 and frames == heads.frames:
         attrs = [data.attributes[i] for i in index]
         if all(a is not None for a in attrs):
-            pooled = visual.float().mean(1).view(len(index), frames, -1)
+            pooled = out.visual.float().mean(1).view(len(index), frames, -1)
             loss = loss + aux_weight * heads.loss(pooled, attrs)
-    return loss, caption_loss.item()
+    return loss, out.loss.item()
 
 
 def _param_groups(model: DamModel, heads: AuxHeads | None, s: TrainSettings) -> list[dict]:
@@ -277,52 +188,117 @@ def train(model: DamModel, tokenizer_model: bytes, data: EncodedSet | Sequence[E
     if not groups:
         raise UserError("nothing to train: both the vision side and the LLM are frozen")
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98))
-    step = 0
-    if resume and (state / STATE_FILE).is_file():
-        saved = torch.load(state / STATE_FILE, map_location=model.device, weights_only=True)
-        optimizer.load_state_dict(saved["optimizer"])
-        if heads is not None and saved.get("heads"):
-            heads.load_state_dict(saved["heads"])
-        step = int(saved["step"])
-        rng.setstate(_tuple(saved["rng"]))
-    sets = _as_sets(data)
-    orders: list[list[int]] = [[] for _ in sets]
-    log_file = (state / "log.jsonl").open("a", encoding="utf-8")
+    step = _resume(state, optimizer, heads, rng, model.device) if resume else 0
+    batches = _Turns(_as_sets(data), s.batch_size, rng)
     bar = tqdm(total=s.steps, initial=step, desc="training", unit="step", file=sys.stderr, dynamic_ncols=True)
     started, recent = time.perf_counter(), []
-    while step < s.steps:
-        lr_scale = min(1.0, (step + 1) / max(s.warmup, 1)) * (0.55 + 0.45 * math.cos(math.pi * step / s.steps))
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * lr_scale
-        optimizer.zero_grad(set_to_none=True)
-        caption_loss = 0.0
-        for micro in range(s.grad_accum):
-            k = (step * s.grad_accum + micro) % len(sets)
-            current, order = sets[k], orders[k]
-            if len(order) < s.batch_size:
-                fresh = list(range(len(current)))
-                rng.shuffle(fresh)
-                order += fresh
-            index, orders[k] = order[:s.batch_size], order[s.batch_size:]
-            loss, part = batch_loss(model, current, index, heads, s.aux_weight)
-            (loss / s.grad_accum).backward()
-            caption_loss += part / s.grad_accum
-        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-        optimizer.step()
-        step += 1
-        recent = (recent + [caption_loss])[-50:]
-        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
-        bar.update(1)
-        log_file.write(json.dumps({"step": step, "loss": round(caption_loss, 4),
-                                   "seconds": round(time.perf_counter() - started, 1)}) + "\n")
-        log_file.flush()
-        if step % s.save_every == 0 or step == s.steps:
-            _checkpoint(model, tokenizer_model, optimizer, heads, step, rng, out, state)
+    with (state / "log.jsonl").open("a", encoding="utf-8") as log_file:
+        while step < s.steps:
+            caption_loss = _step(model, optimizer, groups, batches, heads, s, step)
+            step += 1
+            recent = (recent + [caption_loss])[-50:]
+            bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+            bar.update(1)
+            log_file.write(json.dumps({"step": step, "loss": round(caption_loss, 4),
+                                       "seconds": round(time.perf_counter() - started, 1)}) + "\n")
+            log_file.flush()
+            if step % s.save_every == 0 or step == s.steps:
+                _checkpoint(model, tokenizer_model, optimizer, heads, step, rng, out, state)
     bar.close()
-    log_file.close()
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+class _Turns:
+    """Batches of several sets taking turns, each set's items in a fresh random order every pass."""
+
+    def __init__(self, sets: list[EncodedSet], batch_size: int, rng: random.Random) -> None:
+        self.sets, self.batch_size, self.rng = sets, batch_size, rng
+        self.orders: list[list[int]] = [[] for _ in sets]
+
+    def batch(self, turn: int) -> tuple[EncodedSet, list[int]]:
+        k = turn % len(self.sets)
+        current, order = self.sets[k], self.orders[k]
+        if len(order) < self.batch_size:
+            fresh = list(range(len(current)))
+            self.rng.shuffle(fresh)
+            order += fresh
+        index, self.orders[k] = order[:self.batch_size], order[self.batch_size:]
+        return current, index
+
+
+def _step(model: DamModel, optimizer: torch.optim.Optimizer, groups: list[dict], batches: _Turns,
+          heads: AuxHeads | None, s: TrainSettings, step: int) -> float:
+    """One optimizer step (``grad_accum`` batches) at the warm-up and cosine learning rate; the caption loss."""
+    lr_scale = min(1.0, (step + 1) / max(s.warmup, 1)) * (0.55 + 0.45 * math.cos(math.pi * step / s.steps))
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * lr_scale
+    optimizer.zero_grad(set_to_none=True)
+    caption_loss = 0.0
+    for micro in range(s.grad_accum):
+        data, index = batches.batch(step * s.grad_accum + micro)
+        loss, part = batch_loss(model, data, index, heads, s.aux_weight)
+        (loss / s.grad_accum).backward()
+        caption_loss += part / s.grad_accum
+    torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+    optimizer.step()
+    return caption_loss
+
+
+def _resume(state: Path, optimizer: torch.optim.Optimizer, heads: AuxHeads | None, rng: random.Random,
+            device: torch.device) -> int:
+    """Restore the optimizer, heads and sampling order saved in ``state``; the step reached (0 if none)."""
+    if not (state / STATE_FILE).is_file():
+        return 0
+    saved = torch.load(state / STATE_FILE, map_location=device, weights_only=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    if heads is not None and saved.get("heads"):
+        heads.load_state_dict(saved["heads"])
+    rng.setstate(_tuple(saved["rng"]))
+    return int(saved["step"])
+
+
+# -- the whole train-dam job --
+
+def train_dam(datasets: Sequence[str], init: str, out: str | Path, settings: TrainSettings,
+              device: str | None = None, processes: int = 2, resume: bool = False,
+              echo: Callable[[str], None] | None = None) -> DamModel:
+    """Train or fine-tune DAM on dataset specs (see ``datasets.load_examples``) and save it to ``out``.
+
+    ``init`` is an architecture file for a new model or a checkpoint (``load_init``); with ``resume`` and a
+    saved state, training continues from ``out`` instead. ``device`` defaults to CUDA when present;
+    ``processes`` generate shapes data; ``echo`` gets progress lines. Returns the trained model.
+    """
+    echo = echo or (lambda _: None)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    state = state_dir(out)
+    echo(f"preparing data {', '.join(datasets)} ...")
+    examples = {data: load_examples(data, processes) for data in datasets}
+    if resume and (state / STATE_FILE).is_file():
+        model, proto = load_init(str(out), [], device)
+    else:
+        model, proto = load_init(init, [ex.caption for items in examples.values() for ex in items], device)
+    encoded = [cached_encoding(model, items, data, state) for data, items in examples.items()]
+    del examples
+    heads = aux_heads(model, encoded) if settings.aux_weight > 0 else None
+    params = sum(p.numel() for p in model.parameters())
+    echo(f"{sum(len(e) for e in encoded)} items, {params / 1e6:.2f} M parameters, training on {device}")
+    return train(model, proto, encoded, out, settings, heads, resume=resume)
+
+
+def aux_heads(model: DamModel, encoded: Sequence[EncodedSet]) -> AuxHeads:
+    """Auxiliary heads for the video sets among ``encoded``, whose items must carry attributes (shapes data)."""
+    from videocap.dam.shapes_data import MOTIONS
+    from videocap.synthetic import COLOURS, SHAPES
+
+    video_sets = [e for e in encoded if e.pixels.shape[1] > 1]
+    if not video_sets or any(a is None for e in video_sets for a in e.attributes):
+        raise UserError("--aux-weight needs attribute labels, which only shapes:N data has")
+    return AuxHeads(model.config.llm.hidden_size, video_sets[0].pixels.shape[1], len(COLOURS), len(SHAPES),
+                    len(MOTIONS)).to(model.device)
 
 
 def _tuple(value):

@@ -95,6 +95,30 @@ def test_batch_equals_single_calls(models: dict[str, DamModel], dam_fixtures_dir
     assert ids == [model.generate_ids(*item, max_new_tokens=24) for item in items]
 
 
+@torch.inference_mode()
+def test_one_forward_gives_logits_and_the_generation_prefill(models: dict[str, DamModel],
+                                                             dam_fixtures_dir: Path) -> None:
+    model = models["tiny-video"]
+    video, image = (load_case(dam_fixtures_dir, name) for name in ("video8_synthetic", "image_videoquery"))
+    items = [(c["frames"], c["masks"], c["query"]) for c in (video, image)]
+    single = [model.logits(*item) for item in items]
+    out = model(model.prepare(items[:1]))
+    assert torch.equal(out.logits[0].float().cpu(), single[0]) and out.loss is None
+    assert out.visual.shape == (8, model.config.image_tokens, model.config.llm.hidden_size)
+    lengths = [len(x) for x in single]
+    assert lengths[0] > lengths[1]  # the image's row is padded
+    prepared = model.prepare(items)
+    for side in ("left", "right"):  # generation's padding and training's: the same logits at the real positions
+        logits = model(prepared, padding_side=side).logits.float().cpu()
+        for row, n, expected in zip(logits, lengths, single):
+            real = row[-n:] if side == "left" else row[:n]
+            assert torch.allclose(real, expected, rtol=0, atol=1e-5 * expected.abs().max())
+    prefill, _ = model.prefill(prepared, max_new_tokens=4)
+    assert prefill.logits.shape[1] == 1
+    for last, expected in zip(prefill.logits[:, -1].float().cpu(), single):
+        assert torch.allclose(last, expected[-1], rtol=0, atol=1e-5 * expected.abs().max())
+
+
 def test_stream_seed_and_defaults(models: dict[str, DamModel], dam_fixtures_dir: Path) -> None:
     model = models["tiny-video"]
     case = load_case(dam_fixtures_dir, "video8_synthetic")
@@ -386,3 +410,16 @@ def test_cli_image_video_stream(dam_fixtures_dir: Path, tmp_path: Path, models: 
     Image.fromarray(np.zeros((77, 123), dtype=np.uint8)).save(empty)
     code, _, err = _run_cli([folder / "frame_00.png", "--mask", empty, "--dam", ckpt], capsys)
     assert code == 2 and "empty" in err
+
+
+def test_load_inputs_from_files(dam_fixtures_dir: Path) -> None:
+    from videocap.dam.inputs import load_inputs
+
+    folder = dam_fixtures_dir / "cases" / "image_dam3b_query"
+    case = load_case(dam_fixtures_dir, "image_dam3b_query")
+    frames, masks = load_inputs(folder / "frame_00.png", [folder / "mask_00.png"])
+    assert np.array_equal(frames[0], case["frames"][0]) and np.array_equal(masks[0], case["masks"][0])
+    with pytest.raises(UserError, match="exactly one"):
+        load_inputs(folder / "frame_00.png", [folder / "mask_00.png"] * 2)
+    with pytest.raises(UserError, match="mask"):
+        load_inputs(folder / "frame_00.png", [])
