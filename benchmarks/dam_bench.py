@@ -8,6 +8,8 @@ bandwidth reached while decoding (bytes of weights and KV cache read per step ov
     python benchmarks/dam_bench.py                       # tiny and medium
     python benchmarks/dam_bench.py --size full --batch 16  # DAM-3B-Video's size (GPU)
     python benchmarks/dam_bench.py --threads 1           # CPU, one thread
+    python benchmarks/dam_bench.py --threads 1 --clock cpu  # CPU time: fair on a machine others share
+    python benchmarks/dam_bench.py --prefill-rows 0      # the whole batch in one prefill (CPU default: 1)
 
 NVIDIA's reference on an H200 at the full size (fp16, 8 frames of 1280x720, 128 new tokens, batch 1):
 3.44 s per object: preprocessing 419 ms, vision 110 ms, prefill 40 ms, 20-23 ms per token.
@@ -25,7 +27,7 @@ import numpy as np
 import sentencepiece as spm
 import torch
 
-from videocap.dam import DamModel
+from videocap.dam import DamModel, batching
 from videocap.dam.config import synthetic_config
 from videocap.dam.generation import generate_tokens
 from videocap.dam.prompt import JOINT_VIDEO_QUESTION, SYSTEM, make_query
@@ -69,14 +71,17 @@ def make_items(n: int, frames: int, height: int, width: int) -> list[tuple[list[
     return items
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time (this process's CPU seconds, all threads)
+
+
 def timed(fn: Callable[[], object], device: torch.device) -> tuple[object, float]:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = CLOCK()
     out = fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return out, time.perf_counter() - start
+    return out, CLOCK() - start
 
 
 @torch.inference_mode()
@@ -87,7 +92,8 @@ def run(model: DamModel, items: list, new_tokens: int) -> dict[str, float]:
     visual, t_vision = timed(lambda: model.encode_images(prepared.pixels), device)
     (embeds, mask), t_embed = timed(lambda: model.embed(prepared, visual), device)
     eos = torch.tensor(model.config.eos_token_ids, device=device)
-    steps = generate_tokens(model.llm, embeds, mask, new_tokens, 0.0, 1.0, eos, stop_at_eos=False)
+    steps = generate_tokens(model.llm, embeds, mask, new_tokens, 0.0, 1.0, eos, stop_at_eos=False,
+                            **model.decode_options())
     _, t_prefill = timed(lambda: next(steps), device)  # the prefill and the first token
     _, t_decode = timed(lambda: sum(1 for _ in steps), device)
     return {"prep": t_prep, "vision": t_vision, "prefill": t_embed + t_prefill,
@@ -136,19 +142,33 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: count this process's CPU time (with --threads 1, the wall time of an idle machine)")
+    parser.add_argument("--prefill-rows", type=int, default=None,
+                        help="prompts prefilled together (0: the whole batch; default: 1 on CPU, all on GPU)")
+    parser.add_argument("--vision-batch", type=int, default=None,
+                        help="frames per vision forward, without the CPU cap (default: 32, capped on CPU)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     tokenizer = make_tokenizer()
     for size in args.size or ["tiny", "medium"]:
         torch.manual_seed(0)
         config = synthetic_config(**SIZES[size])
         model = DamModel.from_config(config, tokenizer, device=args.device,
                                      dtype=getattr(torch, args.dtype) if args.dtype else None)
+        if args.prefill_rows is not None:
+            model.prefill_rows = args.prefill_rows or 10**6
+        if args.vision_batch:  # as asked, without the CPU's cap (batching.vision_chunk): for comparisons
+            model.vision_batch_size = args.vision_batch
+            batching.CPU_BLOCK_BYTES = 2**62
         device = model.device
         params = sum(p.numel() for p in model.parameters()) / 1e6
         print(f"\n== {size}: {params:.1f} M parameters, {model.dtype}, {machine(device)}")
-        print(f"   {args.frames} frames of {args.width}x{args.height} per object, {args.new_tokens} new tokens, greedy")
+        print(f"   {args.frames} frames of {args.width}x{args.height} per object, {args.new_tokens} new tokens, greedy; "
+              f"{args.clock} clock; prefill {model.decode_options()['prefill_rows'] or 'all'} row(s) at a time")
         run(model, make_items(1, args.frames, args.height, args.width), 4)  # warm-up
         header = f"{'batch':>5} {'prompt':>6} {'prep ms':>8} {'vision ms':>9} {'prefill ms':>10} " \
                  f"{'ms/token':>8} {'step ms':>7} {'total s':>7}"

@@ -12,6 +12,7 @@ For held-out clips (seeds 500_000+, disjoint from training 2_000_000+), every ob
 
     python benchmarks/demo_eval.py                       # videocap/data/models/shapes-dam, 150 clips
     python benchmarks/demo_eval.py --dam runs/shapes-dam --clips 60
+    python benchmarks/demo_eval.py --dtype bfloat16 --clips 20  # also: how many captions change from float32
 """
 
 from __future__ import annotations
@@ -71,6 +72,19 @@ def score(examples, captions) -> dict[str, float]:
     return result
 
 
+def compare_dtypes(model: DamModel, reference: DamModel, examples, batch_size: int) -> None:
+    """CPU seconds per object of ``model`` and of the float32 ``reference``, and how many captions differ."""
+    texts, seconds = {}, {}
+    for name, m in (("float32", reference), (str(model.dtype).removeprefix("torch."), model)):
+        start = time.process_time()
+        texts[name] = caption_all(m, examples, batch_size, False)
+        seconds[name] = (time.process_time() - start) / len(examples)
+    (a, ta), (b, tb) = texts.items()
+    changed = sum(x != y for x, y in zip(ta, tb))
+    print(f"{a} {seconds[a] * 1e3:.0f} ms/object, {b} {seconds[b] * 1e3:.0f} ms/object (CPU time, "
+          f"{torch.get_num_threads()} threads): {changed} of {len(examples)} captions differ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dam", default=str(REPO / "videocap" / "data" / "models" / "shapes-dam"))
@@ -78,13 +92,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--show", type=int, default=5, help="print this many example captions")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="bfloat16: also caption in float32, and count the captions that differ")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model = DamModel.from_pretrained(args.dam, device="cpu", prompt_style="dam-3b-video")
+    model = DamModel.from_pretrained(args.dam, device="cpu", prompt_style="dam-3b-video", dtype=getattr(torch, args.dtype))
     examples = [e for seed in range(EVAL_SEED_BASE, EVAL_SEED_BASE + args.clips)
                 for e in clip_examples(seed, max_objects=4)]
+    if args.dtype != "float32":
+        compare_dtypes(model, DamModel.from_pretrained(args.dam, device="cpu", prompt_style="dam-3b-video"),
+                       examples, args.batch_size)
     multi = sum(1 for e in examples if sum(x.attributes["seed"] == e.attributes["seed"] for x in examples) > 1)
     print(f"{len(examples)} objects in {args.clips} held-out clips ({multi} share their clip with others); "
           f"model {args.dam}")

@@ -69,10 +69,11 @@ def one_line(exc: BaseException) -> str:
 def shares_batches(settings: CaptionSettings) -> bool:
     """Whether videos' tracks may share DAM batches without changing any caption.
 
-    Greedy captions do not depend on the batch; seeded sampling draws each batch with one seed, so a
-    video's captions would depend on which other videos share its batches (and a Ray run forms groups
-    in the order videos finish tracking): then each video is batched alone, as ``caption`` does, and
-    its captions are exactly those of ``caption``, on either engine.
+    Greedy captions do not depend on the batch. Seeded sampling gives each job its own seed
+    (``captioning.job_seed``), but a sampled token can still turn on the last bits of logits that
+    other videos' rows in the batch change (and a Ray run forms groups in the order videos finish
+    tracking): so such a video is still batched alone, as ``caption`` does, and its captions are
+    exactly those of ``caption``, on either engine.
     """
     return settings.temperature <= 0 or settings.seed is None
 

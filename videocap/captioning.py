@@ -11,6 +11,7 @@ for several videos at once (``videocap batch``), their jobs filling the same bat
 from __future__ import annotations
 
 import sys
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -141,9 +142,16 @@ def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
         raise
 
 
+def job_seed(seed: int | None, job: CaptionJob) -> int | None:
+    """The job's own sampling seed, from the run's seed, its track's id and its first frame: its caption does
+    not depend on which jobs share its batch, nor in which order jobs are captioned."""
+    return None if seed is None else zlib.crc32(f"{seed}:{job.track.id}:{job.frames[0].index}".encode())
+
+
 def describe(model, objects: Sequence[tuple[list[np.ndarray], list[np.ndarray]]], settings: CaptionSettings,
-             seed: int | None) -> list[str]:
-    """DAM's captions of (frames, masks) objects in one batch, with the settings' query and sampling."""
+             seed: int | Sequence[int] | None) -> list[str]:
+    """DAM's captions of (frames, masks) objects in one batch, with the settings' query and sampling
+    (``seed``: one for the batch, or one per object)."""
     items = [(frames, masks, None if settings.query is None else model.default_query(len(frames), settings.query))
              for frames, masks in objects]
     return model.describe_batch(items, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
@@ -154,8 +162,8 @@ def caption_jobs(model, jobs: Sequence[CaptionJob], frames: Iterable[Frame], set
                  progress: bool = True) -> Iterator[tuple[CaptionJob, Caption]]:
     """Caption every job with DAM, batching across tracks as their keyframes arrive in ``frames``.
 
-    ``frames`` are the video's frames over ``keyframe_span(jobs, ...)``, in order. Batch ``n`` samples
-    with seed ``settings.seed + n * batch_size``, so the captions do not depend on anything but the jobs.
+    ``frames`` are the video's frames over ``keyframe_span(jobs, ...)``, in order. Each job samples with
+    its own ``job_seed``, so a caption depends on its job alone, not on the batches.
     """
     for _, job, caption in caption_videos(model, [(jobs, frames)], settings, progress):
         yield job, caption
@@ -167,28 +175,25 @@ def caption_videos(model, videos: Iterable[tuple[Sequence[CaptionJob], Iterable[
 
     ``videos`` gives each video's jobs and its frames over their keyframe span; the frames are read one
     video after another, and jobs left waiting for a full batch keep only their keyframes. Yields
-    (position of the video in ``videos``, job, caption); batch ``n`` samples with seed
-    ``settings.seed + n * batch_size``, so one video alone gets exactly what ``caption_jobs`` gives.
+    (position of the video in ``videos``, job, caption); each job samples with its own ``job_seed``, so one
+    video alone gets exactly what ``caption_jobs`` gives.
     """
     videos = [(list(jobs), frames) for jobs, frames in videos]
     ready: list[tuple[int, _Batcher, CaptionJob]] = []
-    done = 0
     with progress_bar(sum(len(jobs) for jobs, _ in videos), "captioning", "caption", progress) as bar:
         for position, (jobs, frames) in enumerate(videos):
             batcher = _Batcher(jobs)
             for frame in frames:
                 ready += [(position, batcher, job) for job in batcher.add_frame(frame)]
                 while len(ready) >= settings.batch_size:
-                    yield from _run(model, ready, done, settings)
-                    done += 1
+                    yield from _run(model, ready, settings)
                     bar.update(settings.batch_size)
             if batcher.waiting:
                 raise UserError(f"frame {batcher.waiting[0].last_needed} could not be decoded again for captioning "
                                 "(the file changed or is damaged)")
         while ready:
             size = min(len(ready), settings.batch_size)
-            yield from _run(model, ready, done, settings)
-            done += 1
+            yield from _run(model, ready, settings)
             bar.update(size)
 
 
@@ -219,15 +224,15 @@ class _Batcher:
                 self.images.pop(f.index, None)
 
 
-def _run(model, ready: list[tuple[int, _Batcher, CaptionJob]], number: int,
+def _run(model, ready: list[tuple[int, _Batcher, CaptionJob]],
          settings: CaptionSettings) -> Iterator[tuple[int, CaptionJob, Caption]]:
     """Caption the first ``batch_size`` ready jobs (taken off ``ready``) in one DAM batch."""
     batch = ready[:settings.batch_size]
     del ready[:settings.batch_size]
     objects = [([batcher.images[f.index] for f in job.keyframes], [f.mask.to_mask() for f in job.keyframes])
                for _, batcher, job in batch]
-    seed = None if settings.seed is None else settings.seed + number * settings.batch_size
-    texts = describe(model, objects, settings, seed)
+    seeds = None if settings.seed is None else [job_seed(settings.seed, job) for _, _, job in batch]
+    texts = describe(model, objects, settings, seeds)
     for (position, batcher, job), text in zip(batch, texts):
         batcher.release(job)
         yield position, job, job.caption(text)

@@ -49,18 +49,21 @@ from videocap.results import (
     read_captions,
 )
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
+from videocap.overlap import CaptionWorker
 from videocap.staging import Staging, check_not_in_use, output_run
 from videocap.tracking import (
+    BatchTracker,
     TrackBuilder,
     Tracker,
     keep_track,
     make_segmenter,
     make_tracker,
-    track_frames,
+    track_batches,
 )
 from videocap.video import Frame, Video
 
 OnCaption = Callable[[Track, Caption], None]
+OnEnded = Callable[[list[Track]], None]
 
 
 def track_video(path: str | Path, settings: TrackSettings, tracker: Tracker | None = None,
@@ -82,16 +85,23 @@ def write_tracks(path: str | Path, settings: TrackSettings, out_file: str | Path
     return result
 
 
-def _track(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool) -> TrackingResult:
+def _track(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool,
+           on_ended: OnEnded | None = None) -> TrackingResult:
+    """Track a video range; ``on_ended`` gets the tracks that have ended, as soon as the tracker tells."""
     started = time.perf_counter()
     frame_range = video.resolve_range(settings.start, settings.end, settings.stride)  # before any model loads
     tracker = tracker or make_tracker(settings)
     tracker.select_classes(settings.classes)
     builder = TrackBuilder()
     with video.read(frame_range) as frames, progress_bar(len(frame_range), "tracking", "frame", progress) as bar:
-        for detections in track_frames(frames, tracker):
-            builder.add(detections)
-            bar.update(1)
+        for batch in track_batches(frames, tracker):
+            for detections in batch:
+                builder.add(detections)
+            bar.update(len(batch))
+            if on_ended is not None and isinstance(tracker, BatchTracker):
+                on_ended(builder.ended(tracker.live_ids()))
+    if on_ended is not None:
+        on_ended(builder.ended())  # the video is over
     elapsed = time.perf_counter() - started
     timing = {"track_seconds": round(elapsed, 3), "frames_per_second": round(len(frame_range) / max(elapsed, 1e-9), 2)}
     return _kept(TrackingResult(video.info, settings, frame_range, builder.tracks(), timing))
@@ -107,7 +117,7 @@ def _kept(result: TrackingResult) -> TrackingResult:
 
 
 def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | None, progress: bool,
-                      use_cache: bool) -> tuple[TrackingResult, str]:
+                      use_cache: bool, on_ended: OnEnded | None = None) -> tuple[TrackingResult, str]:
     """Tracks of a video range, from the cache when they were made before; also the video's SHA-256."""
     frame_range = video.resolve_range(settings.start, settings.end, settings.stride)
     video_sha = cache.file_sha256(video.path)
@@ -118,7 +128,7 @@ def _track_with_cache(video: Video, settings: TrackSettings, tracker: Tracker | 
     unfiltered = dataclasses.replace(settings, min_frames=1, min_score=0.0)
     result = _from_cache(key) if use_cache else None
     if result is None:
-        result = _track(video, unfiltered, tracker, progress)
+        result = _track(video, unfiltered, tracker, progress, on_ended)
         if use_cache:
             cache.store(key, result.to_json(lazy=True))
         result.timing["tracking_cached"] = False
@@ -137,12 +147,14 @@ def _from_cache(key: str) -> TrackingResult | None:
 
 def caption_video(path: str | Path, track_settings: TrackSettings, settings: CaptionSettings, out_dir: str | Path,
                   tracker: Tracker | None = None, model=None, progress: bool = True, use_cache: bool = True,
-                  on_caption: OnCaption | None = None, render: bool = True) -> CaptionResult:
+                  on_caption: OnCaption | None = None, render: bool = True, overlap: bool = True) -> CaptionResult:
     """Track, caption and write every output into ``out_dir``; returns what ``captions.json`` holds.
 
     ``tracker`` and ``model`` (a loaded ``DamModel``) may be passed in to reuse loaded models;
-    ``on_caption`` is called with each caption as soon as it is made. The folder is created (and locked)
-    only once the inputs are known good, and changes only when every output is complete (``videocap.staging``).
+    ``on_caption`` is called with each caption as soon as it is made. With ``overlap``, tracks that have
+    ended are captioned while tracking goes on (``videocap.overlap``), with the same captions. The folder is
+    created (and locked) only once the inputs are known good, and changes only when every output is complete
+    (``videocap.staging``).
     """
     started = time.perf_counter()
     video = Video(path)  # bad video input fails here, before any model loads
@@ -151,11 +163,62 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     if model is None:
         check_dam_available(settings.dam)
     with output_run(out_dir) as staging:  # locked from here: a second run into the folder stops at once
-        tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache)
-        tracker = None  # let YOLO go before DAM loads
+        early = _EarlyCaptions(video, model, settings, track_settings) if overlap else None
+        tracking, video_sha = _track_with_cache(video, track_settings, tracker, progress, use_cache,
+                                                early.submit if early else None)
+        tracker = None  # let YOLO go before DAM loads (when DAM was not loaded during tracking)
         run = plan_captions(video, tracking, video_sha, settings, started)
-        caption_runs([run], settings, model, progress, on_caption)
+        if early is not None and early.tracked:  # every track ended during tracking: its jobs are done or queued
+            early.finish(run, on_caption)
+        else:  # the tracks came from the cache (or no overlap): caption them now
+            caption_runs([run], settings, model, progress, on_caption)
         return write_run(run, staging, render, progress)
+
+
+class _EarlyCaptions:
+    """Caption jobs of the tracks that have ended while tracking goes on (loading DAM at the first); ``finish``
+    puts the captions into the run as ``caption_runs`` would."""
+
+    def __init__(self, video: Video, model, settings: CaptionSettings, track_settings: TrackSettings) -> None:
+        self.frame_range = video.resolve_range(track_settings.start, track_settings.end, track_settings.stride)
+        self.hold = self.frame_range.stride / max(video.info.fps, 1e-6)  # as plan_captions
+        self.end_time = video.end_time(self.frame_range)
+        self.video, self.model, self.settings, self.track_settings = video, model, settings, track_settings
+        self.worker: CaptionWorker | None = None
+        self.tracked = False  # tracking ran (the tracks did not come from the cache)
+        self.load_seconds = 0.0
+
+    def submit(self, ended: list[Track]) -> None:
+        """The same kept tracks, keyframes and jobs as ``_kept`` and ``plan_captions`` make at the end."""
+        self.tracked = True
+        kept = [t for t in ended if keep_track(t, self.track_settings)]
+        for track in kept:
+            track.keyframe_positions = select_keyframes(track, self.track_settings.keyframe_count,
+                                                        self.track_settings.keyframe_method)
+        jobs = make_jobs(kept, self.hold, self.end_time, self.settings.segment_seconds, self.track_settings)
+        if jobs and self.worker is None:
+            loaded = time.perf_counter()
+            self.model = self.model or load_dam(self.settings)  # beside the segmenter on the same device
+            self.load_seconds = round(time.perf_counter() - loaded, 3)
+            self.worker = CaptionWorker(self.model, self.video, self.frame_range, self.settings)
+        if jobs:
+            self.worker.submit(jobs)
+
+    def finish(self, run: CaptionRun, on_caption: OnCaption | None) -> None:
+        """Wait for the last captions and record them in ``run`` (caption_seconds: the wait after tracking)."""
+        waited = time.perf_counter()
+        made = self.worker.finish() if self.worker else []
+        run.result.prompt_style = getattr(self.model, "prompt_style", None)
+        for job, caption in made:
+            job.track.captions.append(caption)
+            if on_caption is not None:
+                on_caption(job.track, caption)
+        if not made:
+            return
+        for track in run.result.tracks:
+            track.captions.sort(key=lambda c: c.start)
+        run.result.timing.update(dam_load_seconds=self.load_seconds, captioned_while_tracking=True,
+                                 caption_seconds=round(time.perf_counter() - waited, 3), captions=len(made))
 
 
 @dataclasses.dataclass

@@ -1,14 +1,16 @@
 """The tracking stage: frames in, per-frame ``Detections`` with track ids out, collected into ``Track``s.
 
 Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (YOLO-seg + ByteTrack,
-``videocap.yolo.YoloTracker``, or SAM 3 with text prompts, ``videocap.sam3.Sam3Tracker``); the
-stages above see only ``Detections`` and ``Track``s.
+``videocap.yolo.BatchedYoloTracker``, or SAM 3 with text prompts, ``videocap.sam3.Sam3Tracker``); the
+stages above see only ``Detections`` and ``Track``s. A ``BatchTracker`` is given ``batch_size`` frames
+at a time (its detector runs on them at once; its tracker still goes frame by frame).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,15 +31,26 @@ class Tracker(Protocol):
     def update(self, frame: Frame) -> Detections: ...
 
 
+@runtime_checkable
+class BatchTracker(Tracker, Protocol):
+    """A tracker that takes several frames at once (in frame order) and knows which tracks have ended."""
+
+    batch_size: int
+
+    def update_batch(self, frames: Sequence[Frame]) -> list[Detections]: ...
+
+    def live_ids(self) -> set[int]: ...
+
+
 def make_tracker(settings: TrackSettings) -> Tracker:
     """The tracker the settings name (the one place that builds one)."""
     if settings.segmenter == "sam3":
         from videocap.sam3 import Sam3Tracker
 
         return Sam3Tracker(settings.sam3, settings.classes, settings.device)
-    from videocap.yolo import YoloTracker
+    from videocap.yolo import BatchedYoloTracker
 
-    return YoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+    return BatchedYoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
 
 
 def make_segmenter(settings: ImageSettings) -> Callable[[np.ndarray], Detections]:
@@ -58,6 +71,7 @@ class TrackBuilder:
     def __init__(self) -> None:
         self._tracks: dict[int, Track] = {}
         self._store = FrameStore()
+        self._ended: set[int] = set()
 
     def add(self, detections: Detections) -> None:
         for i, track_id in enumerate(detections.track_ids.tolist()):
@@ -72,12 +86,32 @@ class TrackBuilder:
         """All tracks so far, by id."""
         return [t for _, t in sorted(self._tracks.items())]
 
+    def ended(self, live: set[int] | None = None) -> list[Track]:
+        """Tracks not returned before whose ids are not ``live`` (all of them when None: the video is over),
+        by id: they will get no more frames."""
+        done = [t for i, t in sorted(self._tracks.items()) if i not in self._ended and (live is None or i not in live)]
+        self._ended.update(t.id for t in done)
+        return done
+
 
 def track_frames(frames: Iterable[Frame], tracker: Tracker) -> Iterator[Detections]:
     """Each frame's tracked detections, in order, from a tracker that starts afresh."""
+    for batch in track_batches(frames, tracker):
+        yield from batch
+
+
+def track_batches(frames: Iterable[Frame], tracker: Tracker) -> Iterator[list[Detections]]:
+    """The frames' tracked detections, a batch of frames at a time (one frame for a plain ``Tracker``), in
+    order, from a tracker that starts afresh. Between batches a ``BatchTracker``'s ``live_ids`` are those
+    of the batch's last frame."""
     tracker.reset()
-    for frame in frames:
-        yield tracker.update(frame)
+    if not isinstance(tracker, BatchTracker):
+        for frame in frames:
+            yield [tracker.update(frame)]
+        return
+    frames = iter(frames)
+    while chunk := list(islice(frames, tracker.batch_size)):
+        yield tracker.update_batch(chunk)
 
 
 def keep_track(track: Track, settings: TrackSettings) -> bool:

@@ -2,8 +2,11 @@
 
 ``YoloTracker`` segments and tracks (ByteTrack, ``bytetrack.yaml`` named explicitly since
 ultralytics' default tracker changes between releases) one frame at a time, fed from videocap's own
-decoder with ``persist=True`` so the tracker state carries across frames. ``YoloSegmenter`` segments
-single photos. Both turn ultralytics' results into ``Detections`` with ``to_detections``.
+decoder with ``persist=True`` so the tracker state carries across frames. ``BatchedYoloTracker`` runs
+the detector over several frames at once and feeds its results to its own ByteTrack one frame at a
+time, in order, as ultralytics' ``track()`` does (its tracking callback): the same ids as frame by
+frame, which ultralytics' own batched ``track()`` does not give. ``YoloSegmenter`` segments single
+photos. All turn ultralytics' results into ``Detections`` with ``to_detections``.
 
 Detections ByteTrack has not given an id yet are dropped by ultralytics itself: a new object's
 track starts at the frame where ByteTrack activates it (its first frame at the start of a video,
@@ -12,8 +15,9 @@ otherwise usually its second frame).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +81,6 @@ def to_detections(result, frame_index: int, time: float, tracked: bool) -> Detec
     boxes = result.boxes
     if boxes is None or result.masks is None or len(boxes) == 0 or (tracked and boxes.id is None):
         return Detections.empty(frame_index, time)
-    masks = result.masks.data.cpu().numpy()  # 0/1, frame size; ultralytics zeroes them outside the box
     xyxy = boxes.xyxy.cpu().numpy().astype(np.float32)
     names = result.names
     ids = boxes.id.cpu().numpy().astype(int) if tracked else np.full(len(boxes), -1)
@@ -86,8 +89,35 @@ def to_detections(result, frame_index: int, time: float, tracked: bool) -> Detec
         scores=boxes.conf.cpu().numpy().astype(np.float32),
         class_names=tuple(names[int(c)] for c in boxes.cls.cpu().numpy()),
         track_ids=ids,
-        masks=tuple(BoxMask.from_mask(m, within=tuple(b)) for m, b in zip(masks, xyxy)),
+        masks=box_masks(result.masks.data, xyxy),
     )
+
+
+def box_masks(masks, boxes: np.ndarray) -> tuple[BoxMask, ...]:
+    """Frame-size masks ``[N, H, W]`` (on any device) as ``BoxMask``s.
+
+    Ultralytics zeroes a mask outside its box, so each is cut to its box (and a pixel around it) and
+    thresholded where it lies: only these crops, one byte a pixel, are copied to the host, at once.
+    """
+    height, width = masks.shape[1:]
+    windows, crops = [], []
+    for mask, (x0, y0, x1, y1) in zip(masks, boxes):
+        left, top = max(int(x0) - 1, 0), max(int(y0) - 1, 0)
+        right, bottom = min(int(np.ceil(x1)) + 1, width), min(int(np.ceil(y1)) + 1, height)
+        windows.append((left, top, max(right - left, 0), max(bottom - top, 0)))
+        crops.append(mask[top:bottom, left:right].reshape(-1) > 0.5)
+    if not crops:
+        return ()
+    import torch
+
+    flat = torch.cat(crops).cpu().numpy()
+    out, start = [], 0
+    for left, top, w, h in windows:
+        box = BoxMask.from_mask(flat[start:start + w * h].reshape(h, w))
+        start += w * h
+        shift = {"x0": box.x0 + left, "y0": box.y0 + top} if box.width else {}
+        out.append(dataclasses.replace(box, frame_size=(width, height), **shift))
+    return tuple(out)
 
 
 class _Yolo:
@@ -132,6 +162,64 @@ class YoloTracker(_Yolo):
             device=self.device, retina_masks=True, verbose=False,
         )[0]
         return to_detections(result, frame.index, frame.time, tracked=True)
+
+
+class BatchedYoloTracker(_Yolo):
+    """Segments ``batch_size`` frames per detector call (half precision on a GPU), then tracks them with
+    ByteTrack one frame at a time, in order (a ``videocap.tracking.BatchTracker``).
+
+    Only the detector is batched: each frame's detections reach the tracker as ultralytics' tracking
+    callback passes them, so the ids are those of frame-by-frame tracking (``YoloTracker``).
+    """
+
+    def __init__(self, model: str | Path = DEFAULT_MODEL, classes: Iterable[str] = ("person",), conf: float = 0.1,
+                 imgsz: int | None = None, device: str | None = None, tracker_config: Path = BYTETRACK_CONFIG,
+                 yolo=None, batch_size: int | None = None, half: bool | None = None) -> None:
+        super().__init__(model, classes, conf, imgsz, device, yolo)
+        from ultralytics.trackers.byte_tracker import BYTETracker
+        from ultralytics.utils import YAML, IterableSimpleNamespace
+
+        self.tracker = BYTETracker(IterableSimpleNamespace(**YAML.load(str(tracker_config))))
+        self.half = _on_gpu(device) if half is None else half
+        # On a CPU most of the gain is had by 8 frames a call; a GPU wants more to fill it.
+        self.batch_size = batch_size or (32 if self.half else 8)
+
+    def reset(self) -> None:
+        """Forget all tracks, e.g. before another video (ids start again from 1)."""
+        self.tracker.reset()
+
+    def update(self, frame: Frame) -> Detections:
+        return self.update_batch([frame])[0]
+
+    def update_batch(self, frames: Sequence[Frame]) -> list[Detections]:
+        """Segment the frames (RGB, in frame order) in one call, then track them one by one."""
+        results = self.yolo.predict(
+            [frame.image[..., ::-1] for frame in frames],  # ultralytics takes numpy frames as BGR
+            classes=self.class_ids, conf=self.conf, imgsz=self.imgsz, device=self.device, retina_masks=True,
+            verbose=False, batch=len(frames), **({"quantize": 16} if self.half else {}),
+        )
+        return [self._track(result, frame) for result, frame in zip(results, frames, strict=True)]
+
+    def live_ids(self) -> set[int]:
+        """Ids ByteTrack still follows or may find again; any other id given so far has ended for good."""
+        return {t.track_id for t in self.tracker.tracked_stracks + self.tracker.lost_stracks if t.is_activated}
+
+    def _track(self, result, frame: Frame) -> Detections:
+        # What ultralytics' on_predict_postprocess_end does with one frame's result.
+        tracks = self.tracker.update(result.boxes.cpu().numpy(), result.orig_img)
+        if len(tracks) == 0:
+            return Detections.empty(frame.index, frame.time)
+        import torch
+
+        result = result[tracks[:, -1].astype(int)]
+        result.update(boxes=torch.as_tensor(tracks[:, :-1], device=result.boxes.data.device))
+        return to_detections(result, frame.index, frame.time, tracked=True)
+
+
+def _on_gpu(device: str | None) -> bool:
+    import torch
+
+    return torch.cuda.is_available() and (device is None or str(device).lower() not in ("cpu", "mps"))
 
 
 class YoloSegmenter(_Yolo):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
-from transformers import Cache, LlamaForCausalLM, StaticCache
+from transformers import LlamaForCausalLM, StaticCache
 
 from videocap.dam.tokenizer import DamTokenizer
 
@@ -14,10 +14,16 @@ STOP_TEXT = "</s>"  # the reference's stop string; it also cuts the text where i
 _UNSETTLED_TAIL = re.compile(r"[\s\ufffd]+$")
 
 
-def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator: Generators,
                 top_k: int = 0) -> torch.Tensor:
     """Next ids ``[B]`` from float logits ``[B, V]``: argmax at temperature 0, else temperature, top-k
-    (0 = off) and top-p (nucleus) sampling, in the order transformers' ``generate`` applies them."""
+    (0 = off) and top-p (nucleus) sampling, in the order transformers' ``generate`` applies them.
+
+    ``generator`` is one generator for the batch, or one per row: then each row draws from its own, as it
+    would alone, so that its text does not depend on the rows beside it."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
     logits = logits / temperature
@@ -29,7 +35,10 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generato
         drop_sorted = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
         drop_sorted[:, -1] = False  # always keep the most likely token
         logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+    probs = logits.softmax(dim=-1)
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator, strict=True)])
 
 
 def positions_of(attention_mask: torch.Tensor | None, batch: int, length: int,
@@ -42,50 +51,152 @@ def positions_of(attention_mask: torch.Tensor | None, batch: int, length: int,
 
 def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
                     max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
-                    generator: torch.Generator | None = None, stop_at_eos: bool = True,
-                    top_k: int = 0) -> Iterator[torch.Tensor]:
+                    generator: Generators = None, stop_at_eos: bool = True, top_k: int = 0,
+                    prefill_rows: int | None = None, cuda_graph: bool = False,
+                    eos_check_every: int = 1) -> Iterator[torch.Tensor]:
     """``decode_tokens`` after a prefill of already spliced, left-padded ``embeds`` ``[B, L, D]`` (``attention_mask``
-    ``[B, L]`` marks their real positions, ``None`` when nothing is padded).
+    ``[B, L]`` marks their real positions, ``None`` when nothing is padded); ``prefill_rows`` rows are prefilled
+    at a time (all when None).
 
     For callers holding embeddings (benchmarks time the splice on its own); ``DamModel`` prefills through its
     ``forward`` and then calls ``decode_tokens``.
     """
-    batch, length, _ = embeds.shape
-    positions = positions_of(attention_mask, batch, length, embeds.device)
-    cache = StaticCache(config=llm.config, max_cache_len=length + max_new_tokens)
-    out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
-              use_cache=True, logits_to_keep=1)
-    yield from decode_tokens(llm, out.logits[:, -1], cache, attention_mask, positions[:, -1:] + 1, max_new_tokens,
-                             temperature, top_p, eos_ids, generator, stop_at_eos, top_k)
+    cache, logits, positions = prefill(llm, embeds, attention_mask, embeds.shape[1] + max_new_tokens, prefill_rows)
+    yield from decode_tokens(llm, logits, cache, attention_mask, positions + 1, max_new_tokens, temperature, top_p,
+                             eos_ids, generator, stop_at_eos, top_k, cuda_graph, eos_check_every)
 
 
-def decode_tokens(llm: LlamaForCausalLM, logits: torch.Tensor, cache: Cache, attention_mask: torch.Tensor | None,
-                  next_pos: torch.Tensor, max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
-                  generator: torch.Generator | None = None, stop_at_eos: bool = True,
-                  top_k: int = 0) -> Iterator[torch.Tensor]:
+def decode_tokens(llm: LlamaForCausalLM, logits: torch.Tensor, cache: StaticCache,
+                  attention_mask: torch.Tensor | None, next_pos: torch.Tensor, max_new_tokens: int,
+                  temperature: float, top_p: float, eos_ids: torch.Tensor, generator: Generators = None,
+                  stop_at_eos: bool = True, top_k: int = 0, cuda_graph: bool = False,
+                  eos_check_every: int = 1) -> Iterator[torch.Tensor]:
     """Yield the next ids ``[B]`` of every row, one step at a time, after a prefill.
 
-    ``logits`` ``[B, V]`` are the prefill's last logits, ``cache`` holds its keys and values (with room for
-    ``max_new_tokens`` more), ``attention_mask`` ``[B, L]`` its real positions (``None``: nothing padded) and
-    ``next_pos`` ``[B, 1]`` the position of each row's next token. Rows that produced an EOS keep yielding EOS;
-    the loop ends when every row is done, or after ``max_new_tokens``.
+    ``logits`` ``[B, V]`` are the prefill's last logits, ``cache`` holds its keys and values (a static cache
+    with room for ``max_new_tokens`` more), ``attention_mask`` ``[B, L]`` its real positions (``None``: nothing
+    padded) and ``next_pos`` ``[B, 1]`` the position of each row's next token. Rows that produced an EOS keep
+    yielding EOS; the loop ends when every row is done (looked at every ``eos_check_every`` steps, since each
+    look waits for the device), or after ``max_new_tokens``. ``cuda_graph`` replays the decoding step as one
+    captured CUDA graph (see ``DecodeStep``).
     """
     batch = logits.shape[0]
+    length = attention_mask.shape[1] if attention_mask is not None else int(next_pos[0, 0])
+    step = DecodeStep(llm, cache, attention_mask, next_pos, length, cuda_graph)
     finished = torch.zeros(batch, dtype=torch.bool, device=logits.device)
-    embed_tokens = llm.get_input_embeddings()
-    for step in range(max_new_tokens):
+    for n in range(max_new_tokens):
         token = sample_next(logits.float(), temperature, top_p, generator, top_k)
         token = torch.where(finished, eos_ids[0], token)
         yield token
         finished |= torch.isin(token, eos_ids)
-        if step + 1 == max_new_tokens or (stop_at_eos and bool(finished.all())):
+        if n + 1 == max_new_tokens or (stop_at_eos and (n + 1) % eos_check_every == 0 and bool(finished.all())):
             return
-        if attention_mask is not None:
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch, 1)], dim=1)
-        out = llm(inputs_embeds=embed_tokens(token)[:, None], attention_mask=attention_mask, position_ids=next_pos,
-                  cache=cache, use_cache=True)
-        logits = out.logits[:, -1]
-        next_pos = next_pos + 1
+        logits = step(token)
+
+
+def prefill(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None, cache_len: int,
+            rows: int | None = None) -> tuple[StaticCache, torch.Tensor, torch.Tensor]:
+    """Run the prompts into a static cache of ``cache_len`` slots: (cache, last logits ``[B, V]``, positions
+    of the last prompt tokens ``[B, 1]``).
+
+    With ``rows``, the prompts go ``rows`` at a time, each group without the padding it does not need, and
+    their keys and values are copied into the batch's cache. On a CPU one prompt at a time costs what a
+    batch of one does, where a whole batch costs more per prompt: its activations pass glibc's 32 MiB mmap
+    threshold and are page-faulted afresh at every layer (see ``batching.CPU_BLOCK_BYTES``), and padding
+    is computed for nothing. One prompt at a time is also numerically the batch-1 prefill.
+    """
+    batch, length, _ = embeds.shape
+    positions = positions_of(attention_mask, batch, length, embeds.device)
+    cache = StaticCache(config=llm.config, max_cache_len=cache_len)
+    if not rows or rows >= batch:
+        out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
+                  use_cache=True, logits_to_keep=1)
+        return cache, out.logits[:, -1], positions[:, -1:]
+    logits = _prefill_rows(llm, embeds, attention_mask, positions, cache, rows)
+    return cache, logits, positions[:, -1:]
+
+
+def _prefill_rows(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
+                  positions: torch.Tensor, cache: StaticCache, rows: int) -> torch.Tensor:
+    """``prefill`` ``rows`` prompts at a time into ``cache``; the last logits ``[B, V]``."""
+    batch, length, _ = embeds.shape
+    pad = [0] * batch if attention_mask is None else (attention_mask == 0).sum(1).tolist()  # left padding
+    logits = []
+    for r0 in range(0, batch, rows):
+        r1 = min(r0 + rows, batch)
+        skip = min(pad[r0:r1])  # columns that are padding in every row of the group
+        mask = attention_mask[r0:r1, skip:] if max(pad[r0:r1]) > skip else None
+        part = StaticCache(config=llm.config, max_cache_len=length - skip)
+        out = llm(inputs_embeds=embeds[r0:r1, skip:], attention_mask=mask, position_ids=positions[r0:r1, skip:],
+                  cache=part, use_cache=True, logits_to_keep=1)
+        logits.append(out.logits[:, -1])
+        place_rows(cache, part, r0, batch, skip)
+    settle(cache, length)
+    return torch.cat(logits)
+
+
+def place_rows(cache: StaticCache, part: StaticCache, r0: int, batch: int, skip: int) -> None:
+    """Copy the keys and values of a group of left-padded prompts, prefilled on their own (``part``), into rows
+    ``r0``... of the batch's ``cache`` from column ``skip`` on (the padding the group did without)."""
+    for layer, small in zip(cache.layers, part.layers, strict=True):
+        if not layer.is_initialized:  # allocated by the first group, for the whole batch
+            layer.lazy_initialization(small.keys[:1].expand(batch, -1, -1, -1),
+                                      small.values[:1].expand(batch, -1, -1, -1))
+        length = skip + small.keys.shape[2]
+        layer.keys[r0:r0 + len(small.keys), :, skip:length] = small.keys
+        layer.values[r0:r0 + len(small.values), :, skip:length] = small.values
+
+
+def settle(cache: StaticCache, length: int) -> None:
+    """After ``place_rows``: the cache holds ``length`` positions of every row."""
+    for layer in cache.layers:
+        layer.cumulative_length.fill_(length)
+
+
+class DecodeStep:
+    """One decoding step of the whole batch on fixed buffers: logits ``[B, V]`` of the next ``token`` ``[B]``.
+
+    Every step reads and writes the same tensors (the token, the positions, a full-length attention mask
+    and the static cache) and never waits for the device, so that on CUDA the step is captured once as a
+    graph and replayed: the host then launches one graph per token instead of hundreds of kernels.
+    """
+
+    def __init__(self, llm: LlamaForCausalLM, cache: StaticCache, attention_mask: torch.Tensor | None,
+                 next_pos: torch.Tensor, length: int, cuda_graph: bool = False) -> None:
+        batch, device = next_pos.shape[0], next_pos.device
+        cache_len = cache.layers[0].max_cache_len
+        self.llm, self.cache = llm, cache
+        self.embed_tokens = llm.get_input_embeddings()
+        self.token = torch.zeros(batch, dtype=torch.long, device=device)
+        self.positions = next_pos.clone()  # [B, 1]: the position of each row's next token
+        self.slot = torch.full((1,), length, dtype=torch.long, device=device)  # the cache slot written next
+        # [B, 1, 1, cache_len] (True: attend); a 4D mask goes to attention as it is.
+        self.mask = torch.zeros(batch, 1, 1, cache_len, dtype=torch.bool, device=device)
+        self.mask[:, 0, 0, :length] = True if attention_mask is None else attention_mask.bool()
+        self.use_graph = cuda_graph and device.type == "cuda"
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits: torch.Tensor | None = None
+        self.steps = 0
+
+    def __call__(self, token: torch.Tensor) -> torch.Tensor:
+        self.token.copy_(token)
+        self.steps += 1
+        if not self.use_graph or self.steps == 1:  # the first step runs eagerly: it warms up the kernels
+            return self._forward()
+        if self.graph is None:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.logits = self._forward()
+        self.graph.replay()
+        return self.logits
+
+    def _forward(self) -> torch.Tensor:
+        self.mask.index_fill_(-1, self.slot, True)
+        out = self.llm(inputs_embeds=self.embed_tokens(self.token)[:, None], attention_mask=self.mask,
+                       position_ids=self.positions, cache=self.cache, use_cache=True)
+        self.positions.add_(1)
+        self.slot.add_(1)
+        return out.logits[:, -1]
 
 
 def trim_at_eos(ids: list[int], eos_ids: set[int]) -> list[int]:

@@ -13,6 +13,7 @@ All frames of all objects in a call go through the vision side as one batch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -32,7 +33,7 @@ from transformers import (
 )
 from transformers.activations import ACT2FN
 
-from videocap.dam import loading
+from videocap.dam import batching, loading
 from videocap.dam.config import (
     OWN_PARTS,
     PROMPT_STYLES,
@@ -42,10 +43,13 @@ from videocap.dam.config import (
     DamConfig,
 )
 from videocap.dam.generation import (
+    Generators,
     TextStream,
     decode_tokens,
     finish_text,
+    place_rows,
     positions_of,
+    settle,
     trim_at_eos,
 )
 from videocap.dam.preprocess import (
@@ -64,6 +68,7 @@ from videocap.settings import DEFAULT_TOP_P as TOP_P
 log = logging.getLogger(__name__)
 
 Item = tuple[Sequence[FrameImage], Sequence[Mask]] | tuple[Sequence[FrameImage], Sequence[Mask], str | None]
+Seeds = int | Sequence[int] | None  # one seed for a batch, or one per item
 
 IGNORE = -100  # the label of a position that carries no loss (prompt, images, padding)
 
@@ -271,6 +276,8 @@ class DamModel(nn.Module):
         self.llm = llm
         self.prompt_style = config.prompt_style  # "dam-3b" or "dam-3b-video": chooses the default queries
         self.vision_batch_size = 32  # frames per vision forward; bounds activation memory for big batches
+        self.prefill_rows: int | None = None  # prompts prefilled together; None: 1 on CPU, all on GPU
+        self.cuda_graphs = True  # on CUDA, each decoding step is replayed as one captured graph
         self.requires_grad_(False)
         self.eval()
 
@@ -361,7 +368,7 @@ class DamModel(nn.Module):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Visual tokens ``[N, T', D]`` of uint8 cimages ``[N, 8, S, S]``."""
         pixels = pixels.to(self.device, non_blocking=True)
-        chunks = [self.vision(chunk) for chunk in pixels.split(self.vision_batch_size)]
+        chunks = [self.vision(chunk) for chunk in pixels.split(batching.vision_chunk(self))]
         return torch.cat(chunks)
 
     def sequence_length(self, ids: Sequence[int], targets: Sequence[int] = ()) -> int:
@@ -440,22 +447,50 @@ class DamModel(nn.Module):
         x = self.splice(prepared, visual, "left")
         return x.embeds, x.attention_mask
 
-    def prefill(self, prepared: Prepared, max_new_tokens: int) -> tuple[DamOutput, StaticCache]:
+    def prefill(self, prepared: Prepared, max_new_tokens: int,
+                rows: int | None = None) -> tuple[DamOutput, StaticCache]:
         """Generation's first step: ``forward`` on the left-padded prompts, keeping the last logits, into a KV
-        cache with room for ``max_new_tokens`` more."""
-        limit = self.config.max_length or math.inf
-        length = max(min(self.sequence_length(ids), limit) for ids in prepared.ids)
-        cache = StaticCache(config=self.llm.config, max_cache_len=int(length) + max_new_tokens)
-        return self(prepared, padding_side="left", cache=cache, logits_to_keep=1), cache
+        cache with room for ``max_new_tokens`` more.
 
-    def _decode(self, prepared: Prepared, max_new_tokens: int, temperature: float, top_p: float, seed: int | None,
+        With ``rows``, ``forward`` takes the prompts ``rows`` at a time, each group without the padding it does
+        not need, and their keys and values are copied into the batch's cache (see ``generation.prefill``: on a
+        CPU one prompt at a time costs what a batch of one does, and is numerically the batch-1 prefill).
+        """
+        limit = self.config.max_length or math.inf
+        lengths = [int(min(self.sequence_length(ids), limit)) for ids in prepared.ids]
+        cache = StaticCache(config=self.llm.config, max_cache_len=max(lengths) + max_new_tokens)
+        if not rows or rows >= len(lengths):
+            return self(prepared, padding_side="left", cache=cache, logits_to_keep=1), cache
+        return self._prefill_rows(prepared, lengths, cache, rows), cache
+
+    def _prefill_rows(self, prepared: Prepared, lengths: list[int], cache: StaticCache, rows: int) -> DamOutput:
+        """``prefill`` ``rows`` prompts at a time into ``cache``; the batch's output (last logits only)."""
+        batch, length = len(lengths), max(lengths)
+        counts = [sum(1 for t in ids if t == IMAGE_TOKEN_ID) for ids in prepared.ids]
+        visual = self.encode_images(prepared.pixels)
+        ends = [0, *itertools.accumulate(counts)]
+        logits = []
+        for r0 in range(0, batch, rows):
+            r1 = min(r0 + rows, batch)
+            group = Prepared(ids=prepared.ids[r0:r1], pixels=prepared.pixels[ends[r0]:ends[r1]])
+            part = StaticCache(config=self.llm.config, max_cache_len=max(lengths[r0:r1]))
+            logits.append(self(group, visual[ends[r0]:ends[r1]], "left", cache=part, logits_to_keep=1).logits)
+            place_rows(cache, part, r0, batch, length - max(lengths[r0:r1]))
+        settle(cache, length)
+        mask = None
+        if min(lengths) != length:
+            mask = torch.tensor([[0] * (length - n) + [1] * n for n in lengths], device=self.device)
+        return DamOutput(torch.cat(logits), None, visual, mask, positions_of(mask, batch, length, self.device))
+
+    def _decode(self, prepared: Prepared, max_new_tokens: int, temperature: float, top_p: float, seed: Seeds,
                 stop_at_eos: bool = True) -> Iterator[torch.Tensor]:
         """The new ids ``[B]`` of every item, step by step (see ``generation.decode_tokens``)."""
-        out, cache = self.prefill(prepared, max_new_tokens)
+        options = self.decode_options()
+        out, cache = self.prefill(prepared, max_new_tokens, options["prefill_rows"])
         eos = torch.tensor(self.config.eos_token_ids, device=self.device)
         return decode_tokens(self.llm, out.logits[:, -1], cache, out.attention_mask, out.position_ids[:, -1:] + 1,
                              max_new_tokens, temperature, top_p, eos, self._generator(seed), stop_at_eos,
-                             self.config.top_k)
+                             self.config.top_k, options["cuda_graph"], options["eos_check_every"])
 
     # -- public API --
 
@@ -473,9 +508,11 @@ class DamModel(nn.Module):
 
     @torch.inference_mode()
     def generate_batch_ids(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
-                           temperature: float = 0.0, top_p: float = TOP_P, seed: int | None = None,
+                           temperature: float = 0.0, top_p: float = TOP_P, seed: Seeds = None,
                            stop_at_eos: bool = True) -> list[list[int]]:
-        """New token ids of several objects generated together (left padding; greedy equals one-by-one)."""
+        """New token ids of several objects generated together (left padding; greedy equals one-by-one).
+
+        ``seed`` is one seed for the batch, or one per item: then each row samples as it would alone."""
         if not items:
             return []
         steps = list(self._decode(self.prepare(items), max_new_tokens, temperature, top_p, seed, stop_at_eos))
@@ -492,17 +529,23 @@ class DamModel(nn.Module):
                                    top_p=top_p, seed=seed)[0]
 
     def describe_batch(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
-                       temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: int | None = None,
+                       temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: Seeds = None,
                        batch_size: int = 16) -> list[str]:
-        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each.
+        """Descriptions of many objects, ``batch_size`` at a time in one batched generation each (on a GPU,
+        fewer when that many do not fit in its free memory: see ``batching.fitting_batch_size``).
 
         Objects with the same number of frames are batched together, so that little padding is needed.
+        ``seed``: one seed (the objects from ``start`` on sample with ``seed + start``), or one per item,
+        which makes each text what ``describe(..., seed=its seed)`` gives, whatever the batch.
         """
         order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
         texts = [""] * len(items)
+        if items:
+            frames = max(len(item[0]) for item in items)
+            batch_size = batching.fitting_batch_size(self, batch_size, frames, max_new_tokens)
         for start in range(0, len(order), batch_size):
             group = order[start:start + batch_size]
-            seed_k = None if seed is None else seed + start
+            seed_k = seed + start if isinstance(seed, int) else None if seed is None else [seed[i] for i in group]
             ids = self.generate_batch_ids([items[i] for i in group], max_new_tokens, temperature, top_p, seed_k)
             for i, row in zip(group, ids, strict=True):
                 texts[i] = finish_text(self.tokenizer.decode(row))
@@ -524,8 +567,17 @@ class DamModel(nn.Module):
         if piece:
             yield piece
 
-    def _generator(self, seed: int | None) -> torch.Generator | None:
-        return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+    def decode_options(self) -> dict:
+        """How ``prefill`` and ``decode_tokens`` run on this model's device (see ``generation.DecodeStep``)."""
+        cuda = self.device.type == "cuda"
+        rows = self.prefill_rows if self.prefill_rows is not None else (None if cuda else 1)
+        # A look at the EOS flags waits for the device: on CUDA look every 16 tokens.
+        return {"prefill_rows": rows, "cuda_graph": cuda and self.cuda_graphs, "eos_check_every": 16 if cuda else 1}
+
+    def _generator(self, seed: Seeds) -> Generators:
+        if seed is None or isinstance(seed, int):
+            return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+        return [torch.Generator(device=self.device).manual_seed(s) for s in seed]
 
 
 def _defaults(device: str | torch.device | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:

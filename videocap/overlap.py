@@ -1,0 +1,66 @@
+"""Captions made while tracking goes on: a thread runs DAM on the jobs of tracks that have ended.
+
+A track has ended when ByteTrack will not find it again (or the video is over): its frames, and so its
+keyframes and caption jobs, are final, the same as the sequential order makes once the last frame is
+tracked. Each job samples with its own seed (``captioning.job_seed``), so a caption does not depend on
+which jobs share its batch: the captions are the sequential order's. YOLO and DAM share the device,
+both loaded once; torch and ffmpeg release the GIL while they work, so a thread is enough.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+
+from videocap.captioning import CaptionJob, caption_jobs, keyframe_span
+from videocap.results import Caption, FrameRange
+from videocap.settings import CaptionSettings
+from videocap.video import Video
+
+
+class CaptionWorker:
+    """Captions submitted jobs in a thread, ``settings.batch_size`` at a time; ``finish`` returns them all.
+
+    Each batch decodes its own keyframe span (a second reader, beside the tracking one).
+    """
+
+    def __init__(self, model, video: Video, frame_range: FrameRange, settings: CaptionSettings) -> None:
+        self.model, self.video, self.frame_range, self.settings = model, video, frame_range, settings
+        self.captions: list[tuple[CaptionJob, Caption]] = []
+        self._queue: queue.Queue[list[CaptionJob] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="videocap-captions", daemon=True)
+        self._thread.start()
+
+    def submit(self, jobs: Sequence[CaptionJob]) -> None:
+        """Jobs whose tracks have ended (their keyframes are final)."""
+        if jobs:
+            self._queue.put(list(jobs))
+
+    def finish(self) -> list[tuple[CaptionJob, Caption]]:
+        """Wait for every submitted job's caption; raise what the thread raised."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.captions
+
+    def _work(self) -> None:
+        pending: list[CaptionJob] = []
+        closing = False
+        while not closing:
+            jobs = self._queue.get()
+            closing = jobs is None
+            pending += jobs or []
+            size = self.settings.batch_size
+            while self._error is None and (len(pending) >= size or (closing and pending)):
+                batch, pending = pending[:size], pending[size:]
+                try:
+                    self._caption(batch)
+                except BaseException as exc:  # raised again by finish, in the caller's thread
+                    self._error = exc
+
+    def _caption(self, jobs: list[CaptionJob]) -> None:
+        with self.video.read(keyframe_span(jobs, self.frame_range)) as frames:
+            self.captions += caption_jobs(self.model, jobs, frames, self.settings, progress=False)
