@@ -14,6 +14,7 @@ from support import (
     DEMO,
     SAMPLE,
     SHAPES,
+    cache_dir_env,
     caption_settings,
     ffmpeg,
     track_settings,
@@ -59,14 +60,8 @@ def dam_checkpoint() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def cache_dir(tmp_path_factory):
     """A tracking cache of the test session's own (tests never touch ~/.cache)."""
-    folder = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("VIDEOCAP_CACHE_DIR")
-    os.environ["VIDEOCAP_CACHE_DIR"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("VIDEOCAP_CACHE_DIR", None)
-    else:
-        os.environ["VIDEOCAP_CACHE_DIR"] = old
+    with cache_dir_env(tmp_path_factory.mktemp("cache")) as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -78,3 +80,17 @@ def hand_made_result(track_frames: int = 50, fps: float = 25.0, caption: str = "
     info = VideoInfo("v.mp4", fps, track_frames, 320, 240, track_frames / fps, False, "h264")
     tracking = TrackingResult(info, TrackSettings(classes=("circle",)), FrameRange(0, track_frames), tracks)
     return CaptionResult(tracking, CaptionSettings(dam="x"), start_time, end)
+
+
+@contextlib.contextmanager
+def cache_dir_env(folder: Path):
+    """VIDEOCAP_CACHE_DIR set to ``folder`` for the block (the previous value back afterwards)."""
+    old = os.environ.get("VIDEOCAP_CACHE_DIR")
+    os.environ["VIDEOCAP_CACHE_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if old is None:
+            os.environ.pop("VIDEOCAP_CACHE_DIR", None)
+        else:
+            os.environ["VIDEOCAP_CACHE_DIR"] = old

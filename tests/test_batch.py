@@ -4,14 +4,20 @@ interrupt; the Ray engine on a local Ray giving what the local engine gives."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from support import cache_dir_env
 
-from videocap.batch import BatchSettings, is_complete, list_videos, output_folders, plan_batch, run_batch
+from videocap.batch import (
+    BatchSettings,
+    is_complete,
+    list_videos,
+    output_folders,
+    plan_batch,
+    run_batch,
+)
 from videocap.batch_index import Index
 from videocap.cli import main
 from videocap.encode import H264Writer
@@ -29,25 +35,9 @@ CLI_ARGS = ["--demo", "--max-new-tokens", TOKENS, "--no-video", "--quiet"] + [a 
 
 @pytest.fixture(scope="module", autouse=True)
 def cache_dir(tmp_path_factory):
-    """A tracking cache of this module's own (tests never touch ~/.cache)."""
-    folder = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("VIDEOCAP_CACHE_DIR")
-    os.environ["VIDEOCAP_CACHE_DIR"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("VIDEOCAP_CACHE_DIR", None)
-    else:
-        os.environ["VIDEOCAP_CACHE_DIR"] = old
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pil_open_restored():
-    """ultralytics replaces PIL's Image.open on import; give the modules tested after this one Pillow's own."""
-    from PIL import Image
-
-    original = Image.open
-    yield
-    Image.open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", original)
+    """A tracking cache of this module's own: the batches here must track, not find the session's tracks."""
+    with cache_dir_env(tmp_path_factory.mktemp("cache")) as folder:
+        yield folder
 
 
 def write_clip(path: Path, seed: int, frames: int = 16) -> Path:
