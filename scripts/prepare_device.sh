@@ -21,7 +21,7 @@ download() {  # download DIR NAME==VERSION...
 }
 
 rm -rf .whl && mkdir -p .whl/py .whl/ffmpeg .anchors
-# Missing from the device image (its package list: /work/.library/device/KINDS.md); polars and
+# Missing from the device image (per the device tool's package list); polars and
 # ultralytics-platform are imported by ultralytics only for plots and its hub, not needed here.
 # transformers: the release videocap is tested with (the image has 5.17); tokenizers 0.23 is there.
 download .whl/py ultralytics==8.4.190 ultralytics-thop==2.2.3 lap==0.5.13 decord2==3.4.0 transformers==5.24.0

@@ -100,13 +100,16 @@ def _masks_to_detections(masks: np.ndarray, scores, names: list[str], ids, frame
 
 # -- video --
 
-def load_sam3_video(checkpoint: str | Path, device: str | None = None):
-    """(model, processor) of a SAM 3 video checkpoint, on ``device``."""
-    from transformers import Sam3VideoModel, Sam3VideoProcessor
+def load_sam3(checkpoint: str | Path, device: str | None = None, video: bool = True):
+    """(model, processor) of a SAM 3 checkpoint on ``device``: the video model, or (``video=False``) the
+    single-image one (the video checkpoint's detector)."""
+    import transformers
 
     folder = resolve_sam3(checkpoint)
-    model = Sam3VideoModel.from_pretrained(folder, use_safetensors=True).to(torch_device(device)).eval()
-    return model, Sam3VideoProcessor.from_pretrained(folder)
+    model_class, processor_class = (("Sam3VideoModel", "Sam3VideoProcessor") if video
+                                    else ("Sam3Model", "Sam3Processor"))
+    model = getattr(transformers, model_class).from_pretrained(folder, use_safetensors=True)
+    return model.to(torch_device(device)).eval(), getattr(transformers, processor_class).from_pretrained(folder)
 
 
 class Sam3Tracker:
@@ -116,7 +119,7 @@ class Sam3Tracker:
                  device: str | None = None, model=None, processor=None) -> None:
         self.prompts = prompts_of(classes)
         if model is None:
-            model, processor = load_sam3_video(checkpoint, device)
+            model, processor = load_sam3(checkpoint, device)
         self.model, self.processor = model, processor
         self.device = next(model.parameters()).device
         self.session = None
@@ -186,15 +189,6 @@ def _drop_before(per_frame: dict, frame_idx: int) -> None:
 
 # -- photos --
 
-def load_sam3_image(checkpoint: str | Path, device: str | None = None):
-    """(model, processor) of a SAM 3 checkpoint for single images (the video checkpoint's detector)."""
-    from transformers import Sam3Model, Sam3Processor
-
-    folder = resolve_sam3(checkpoint)
-    model = Sam3Model.from_pretrained(folder, use_safetensors=True).to(torch_device(device)).eval()
-    return model, Sam3Processor.from_pretrained(folder)
-
-
 class Sam3Segmenter:
     """SAM 3 on single photos: every instance of each text prompt scoring ``conf`` or more, best first."""
 
@@ -202,7 +196,7 @@ class Sam3Segmenter:
                  conf: float = 0.5, device: str | None = None, model=None, processor=None) -> None:
         self.prompts = prompts_of(classes)
         if model is None:
-            model, processor = load_sam3_image(checkpoint, device)
+            model, processor = load_sam3(checkpoint, device, video=False)
         self.model, self.processor, self.conf = model, processor, conf
         self.device = next(model.parameters()).device
 
