@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from videocap.encode import H264Writer  # noqa: E402
+from videocap.io.encode import H264Writer  # noqa: E402
 from videocap.synthetic import SHAPES, make_clip  # noqa: E402
 
 

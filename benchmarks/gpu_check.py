@@ -34,7 +34,7 @@ import dam_bench  # noqa: E402
 import torch  # noqa: E402
 import track_bench  # noqa: E402
 
-from videocap.encode import H264Writer, ffmpeg_exe  # noqa: E402
+from videocap.io.encode import H264Writer, ffmpeg_exe  # noqa: E402
 from videocap.resources import DEMO_DAM, DEMO_YOLO, SAMPLE_VIDEO  # noqa: E402
 
 ANCHORS = REPO / ".anchors"

@@ -1,6 +1,6 @@
 """SAM 3 tracking speed and memory, streamed frame by frame as videocap does, on random weights.
 
-For each size it streams a generated 640x360 clip through ``videocap.sam3.Sam3Tracker`` and reports
+For each size it streams a generated 640x360 clip through ``videocap.segment.sam3.Sam3Tracker`` and reports
 frames per second (after a warm-up of 3 frames), the process's resident memory after 10%, 50% and
 100% of the frames (flat = bounded; compare ``--no-prune``, transformers' own session, which keeps every
 frame) and its peak, the GPU's peak memory when on CUDA, and the objects tracked. Random weights
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
-from videocap import sam3
-from videocap.sam3 import Sam3Tracker
-from videocap.sam3_random import save_random_sam3
+from videocap.segment import sam3
+from videocap.segment.sam3 import Sam3Tracker
+from videocap.testing.sam3_random import save_random_sam3
 from videocap.synthetic import make_clip
-from videocap.video import Frame
+from videocap.io.video import Frame
 
 
 def rss_mb() -> tuple[float, float]:

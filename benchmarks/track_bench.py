@@ -24,13 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from videocap.encode import ffmpeg_exe  # noqa: E402
+from videocap.io.encode import ffmpeg_exe  # noqa: E402
 from videocap.pipeline import track_video
 from videocap.settings import TrackSettings  # noqa: E402
 from videocap.resources import BYTETRACK_CONFIG  # noqa: E402
-from videocap.tracking import make_tracker  # noqa: E402
-from videocap.yolo import YoloTracker, load_yolo  # noqa: E402
-from videocap.video import probe  # noqa: E402
+from videocap.segment.tracking import make_tracker  # noqa: E402
+from videocap.segment.yolo import YoloTracker, load_yolo  # noqa: E402
+from videocap.io.video import probe  # noqa: E402
 
 SAMPLE = REPO / "samples" / "shapes.mp4"
 SAMPLE_MODEL = REPO / "videocap" / "data" / "models" / "shapes-yolo11n-seg.pt"
@@ -86,13 +86,13 @@ sys.exit(code)
 TRACKS_ONLY_CODE = """
 import inspect, sys, zlib
 import numpy as np
-from videocap.detections import Detections
-from videocap.files import write_json
+from videocap.segment.detections import Detections
+from videocap.io.files import write_json
 from videocap.masks import BoxMask
 from videocap.pipeline import _kept
 from videocap.results import FrameRange, TrackingResult, VideoInfo
 from videocap.settings import TrackSettings
-from videocap.tracking import TrackBuilder
+from videocap.segment.tracking import TrackBuilder
 
 frames, objects, size = int(float(sys.argv[1]) * 60 * 25), 6, (1280, 720)
 variants = []

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from videocap.encode import H264Writer
-from videocap.files import write_json
+from videocap.io.encode import H264Writer
+from videocap.io.files import write_json
 from videocap.synthetic import ShapeObject, clip_truth, make_background, render_clip
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -23,7 +23,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "captioned-frame.png")
     args = parser.parse_args()
 
-    from videocap.encode import ffmpeg_exe
+    from videocap.io.encode import ffmpeg_exe
 
     run_dir = REPO / "runs" / "readme"
     command = [sys.executable, "-m", "videocap", "caption", str(REPO / "samples" / "shapes.mp4"),

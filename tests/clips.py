@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videocap.encode import ffmpeg_exe
+from videocap.io.encode import ffmpeg_exe
 
 CODE_ROWS = 0.3  # the bars fill the top 30 % of the frame
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videocap.encode import ffmpeg_exe
+from videocap.io.encode import ffmpeg_exe
 from videocap.masks import BoxMask
 from videocap.resources import DEMO_CONFIG
 from videocap.results import (

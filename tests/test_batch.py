@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import cache_dir_env
 
-from videocap.batch import (
+from videocap.batch.runner import (
     BatchSettings,
     is_complete,
     list_videos,
@@ -18,9 +18,9 @@ from videocap.batch import (
     plan_batch,
     run_batch,
 )
-from videocap.batch_index import Index
+from videocap.batch.index import Index
 from videocap.cli import main
-from videocap.encode import H264Writer
+from videocap.io.encode import H264Writer
 from videocap.errors import UserError
 from videocap.pipeline import caption_video
 from videocap.resources import DEMO_CONFIG
@@ -170,7 +170,7 @@ def test_resume_after_an_interrupt_runs_only_the_unfinished(clips, tmp_path):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray Data's own deprecated settings
 def test_ray_engine_gives_what_the_local_engine_gives(local_batch, clips, tmp_path):
     ray = pytest.importorskip("ray", reason='the Ray engine needs ray[data]: pip install "videocap[ray]"')
-    from videocap.batch_ray import RayOptions
+    from videocap.batch.on_ray import RayOptions
 
     _, local = local_batch
     out = tmp_path / "ray"
@@ -235,7 +235,7 @@ def test_sampled_captions_are_those_of_caption(clips, tmp_path):
 
 
 def test_only_greedy_or_unseeded_captions_share_batches():
-    from videocap.batch_worker import shares_batches
+    from videocap.batch.worker import shares_batches
 
     assert shares_batches(CaptionSettings(temperature=0.0, seed=0))
     assert shares_batches(CaptionSettings(temperature=0.7, seed=None))

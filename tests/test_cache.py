@@ -1,10 +1,10 @@
-"""`videocap.cache`: a tracking cache entry is reused only for the same video, range, model and settings."""
+"""`videocap.segment.cache`: a tracking cache entry is reused only for the same video, range, model and settings."""
 
 from __future__ import annotations
 
 import pytest
 
-from videocap import cache
+from videocap.segment import cache
 from videocap.resources import DEMO_YOLO
 
 BASE = dict(video_sha256="0" * 64, start=0, end=100, stride=1, model=str(DEMO_YOLO), classes=("circle",),

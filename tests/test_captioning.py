@@ -1,8 +1,8 @@
-"""`videocap.captioning`: caption jobs, segments and keyframes of the caption stage."""
+"""`videocap.caption.jobs`: caption jobs, segments and keyframes of the caption stage."""
 
 from __future__ import annotations
 
-from videocap.captioning import segments
+from videocap.caption.jobs import segments
 
 
 def test_segments_join_a_short_tail():

@@ -1,12 +1,12 @@
-"""`videocap.encode`: H.264 writing through the bundled ffmpeg."""
+"""`videocap.io.encode`: H.264 writing through the bundled ffmpeg."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from videocap.encode import H264Writer
-from videocap.video import probe
+from videocap.io.encode import H264Writer
+from videocap.io.video import probe
 
 
 def test_h264_writer_is_atomic_and_playable(tmp_path):

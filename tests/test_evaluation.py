@@ -1,11 +1,11 @@
-"""The tracking metrics (TrackEval through ``videocap.evaluation``) on hand-checked cases."""
+"""The tracking metrics (TrackEval through ``videocap.testing.track_metrics``) on hand-checked cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from videocap.evaluation import iou, iou_matrix, score_tracking
+from videocap.testing.track_metrics import iou, iou_matrix, score_tracking
 
 
 def box(x):

@@ -1,4 +1,4 @@
-"""`videocap.files`: atomic output files, output folders, safe file names; JSON streamed in pieces (iter_json),
+"""`videocap.io.files`: atomic output files, output folders, safe file names; JSON streamed in pieces (iter_json),
 the same text as json.dumps, iterators consumed lazily."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from videocap import cache
+from videocap.segment import cache
 from videocap.errors import UserError
-from videocap.files import atomic_write_text, ensure_writable_dir, iter_json, safe_name, write_json
+from videocap.io.files import atomic_write_text, ensure_writable_dir, iter_json, safe_name, write_json
 
 
 def test_atomic_write_leaves_no_partial_file_and_usual_permissions(tmp_path):

@@ -1,5 +1,5 @@
 """Fault injection: an output folder holds the previous complete set or the new one, never a mix, and a
-user's own files are never touched (videocap.staging, videocap.outputs).
+user's own files are never touched (videocap.io.staging, videocap.outputs.writing).
 
 Real ``python -m videocap caption --demo`` runs are interrupted at each stage with SIGINT, SIGTERM and
 SIGKILL through the test hook ``VIDEOCAP_FAULT=<stage>:<signal>`` (videocap.progress.fault_point). The
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from videocap.encode import ffmpeg_exe
-from videocap.outputs import manifest_names
+from videocap.io.encode import ffmpeg_exe
+from videocap.outputs.writing import manifest_names
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("tracking", "captioning", "rendering", "muxing")

@@ -7,11 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from videocap.detections import Detections
-from videocap.framestore import FrameStore, StoredFrames
+from videocap.segment.detections import Detections
+from videocap.io.framestore import FrameStore, StoredFrames
 from videocap.masks import BoxMask
 from videocap.results import Track, TrackFrame
-from videocap.tracking import TrackBuilder
+from videocap.segment.tracking import TrackBuilder
 
 
 def frame(i: int) -> TrackFrame:

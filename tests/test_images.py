@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videocap.encode import ffmpeg_exe
-from videocap.images import read_photo
+from videocap.io.encode import ffmpeg_exe
+from videocap.outputs.photos import read_photo
 from videocap.resources import DEMO_CONFIG, SAMPLE_VIDEO
 
 GRADIENT = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)

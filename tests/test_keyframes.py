@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videocap.keyframes import select_keyframes
+from videocap.caption.keyframes import select_keyframes
 from videocap.masks import BoxMask
 from videocap.results import Track, TrackFrame
 

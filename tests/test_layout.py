@@ -1,8 +1,8 @@
-"""`videocap.layout`: wrapping caption text (spaces, CJK, long words) and cutting it into pages."""
+"""`videocap.outputs.layout`: wrapping caption text (spaces, CJK, long words) and cutting it into pages."""
 
 from __future__ import annotations
 
-from videocap.layout import TextStyle, clean_text, load_font, page_at, wrap
+from videocap.outputs.layout import TextStyle, clean_text, load_font, page_at, wrap
 
 
 def test_wrap_breaks_at_spaces_and_keeps_every_word():

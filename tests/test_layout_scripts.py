@@ -1,5 +1,5 @@
-"""Caption text in every script (videocap.layout, videocap.subtitles): the font fallback chain, shaping, bidi
-the fonts the ASS names (videocap.layout, videocap.subtitles)."""
+"""Caption text in every script (videocap.outputs.layout, videocap.outputs.subtitles): the font fallback chain, shaping, bidi
+the fonts the ASS names (videocap.outputs.layout, videocap.outputs.subtitles)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from videocap.layout import ChainFont, clean_text, font_chain, font_runs, visual_runs
-from videocap.subtitles import ass_line, fonts_used
+from videocap.outputs.layout import ChainFont, clean_text, font_chain, font_runs, visual_runs
+from videocap.outputs.subtitles import ass_line, fonts_used
 
 SAMPLES = {"Arabic": "دائرة حمراء", "Hebrew": "עיגול אדום", "Devanagari": "लाल वृत्त", "Thai": "วงกลมสีแดง",
            "Emoji": "😀", "CJK SC": "红色的圆", "CJK SC ": "A red circle"}

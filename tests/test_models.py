@@ -21,7 +21,7 @@ import pytest
 from hub_fixtures import DAM_IDS, YOLO_NAME, StandInHub, commit_of
 from PIL import Image
 
-from videocap import models
+from videocap import checkpoints
 from videocap.cli import main
 from videocap.resources import (
     DEFAULT_CONFIG,
@@ -51,18 +51,18 @@ def _one_line_error(capsys) -> str:
 # -- the rule --
 
 @pytest.mark.parametrize("value, kind", [
-    ("yolo11x-seg.pt", models.ASSET), ("nvidia/DAM-3B-Video", models.HUB), ("nvidia/DAM-3B", models.HUB),
-    ("./DAM-3B-Video", models.PATH), ("../models/x.pt", models.PATH), ("/opt/dam", models.PATH),
-    ("~/models/DAM-3B", models.PATH), ("models/sub/dam", models.PATH), ("org/weights.pt", models.PATH),
+    ("yolo11x-seg.pt", checkpoints.ASSET), ("nvidia/DAM-3B-Video", checkpoints.HUB), ("nvidia/DAM-3B", checkpoints.HUB),
+    ("./DAM-3B-Video", checkpoints.PATH), ("../models/x.pt", checkpoints.PATH), ("/opt/dam", checkpoints.PATH),
+    ("~/models/DAM-3B", checkpoints.PATH), ("models/sub/dam", checkpoints.PATH), ("org/weights.pt", checkpoints.PATH),
 ])
 def test_classify(value, kind):
-    assert models.classify(value).kind == kind
+    assert checkpoints.classify(value).kind == kind
 
 
 def test_an_existing_folder_is_a_path_even_when_it_reads_as_an_id(tmp_path):
     (tmp_path / "nvidia" / "DAM-3B").mkdir(parents=True)
-    assert models.classify("nvidia/DAM-3B", base=tmp_path).kind == models.PATH
-    assert models.classify("nvidia/DAM-3B").kind == models.HUB  # not in the current folder
+    assert checkpoints.classify("nvidia/DAM-3B", base=tmp_path).kind == checkpoints.PATH
+    assert checkpoints.classify("nvidia/DAM-3B").kind == checkpoints.HUB  # not in the current folder
 
 
 def test_configs_keep_hub_ids_and_names_and_resolve_paths():
@@ -86,7 +86,7 @@ def test_caption_with_the_default_config(stand_in_hub_cache, yolo_stand_in, tmp_
     assert about["captioning"]["revision"] == commit_of("nvidia/DAM-3B-Video")
     assert "NVIDIA Noncommercial" in about["captioning"]["licence"]
     assert about["segmentation"]["name"] == YOLO_NAME and "AGPL-3.0" in about["segmentation"]["licence"]
-    assert about["segmentation"]["revision"] == "sha256:" + models.content_sha256(DEMO_YOLO)
+    assert about["segmentation"]["revision"] == "sha256:" + checkpoints.content_sha256(DEMO_YOLO)
 
 
 def test_image_with_the_default_config(stand_in_hub_cache, yolo_stand_in, tmp_path, capsys):
@@ -176,10 +176,10 @@ def test_first_run_downloads_and_the_second_uses_the_cache(tmp_path):
 # -- records, memory --
 
 def test_model_records():
-    demo = models.model_record(str(DEMO_DAM), DEMO_DAM)
-    assert demo["revision"] == "sha256:" + models.content_sha256(DEMO_DAM) and "demo" in demo["licence"]
-    assert models.model_record("yolo11n-seg.pt")["licence"].startswith("AGPL-3.0")
-    assert models.model_record("someone/else")["licence"] is None
+    demo = checkpoints.model_record(str(DEMO_DAM), DEMO_DAM)
+    assert demo["revision"] == "sha256:" + checkpoints.content_sha256(DEMO_DAM) and "demo" in demo["licence"]
+    assert checkpoints.model_record("yolo11n-seg.pt")["licence"].startswith("AGPL-3.0")
+    assert checkpoints.model_record("someone/else")["licence"] is None
 
 
 def _fake_weights(folder: Path, parameters: int) -> None:
@@ -191,16 +191,16 @@ def _fake_weights(folder: Path, parameters: int) -> None:
 
 def test_memory_notes(tmp_path, monkeypatch):
     _fake_weights(tmp_path / "big" / "llm", 3_500_000_000)
-    monkeypatch.setattr(models, "free_memory", lambda device: (4 * 10**9, 8 * 10**9))
-    with pytest.raises(models.UserError, match=r"needs about 8\.0 GB of GPU memory in bfloat16.*4\.0 GB free"):
-        models.memory_notes("nvidia/DAM-3B-Video", tmp_path / "big", "cuda:0", "bfloat16", 2)
-    notes = models.memory_notes("nvidia/DAM-3B-Video", tmp_path / "big", "cpu", "float32", 4)
+    monkeypatch.setattr(checkpoints, "free_memory", lambda device: (4 * 10**9, 8 * 10**9))
+    with pytest.raises(checkpoints.UserError, match=r"needs about 8\.0 GB of GPU memory in bfloat16.*4\.0 GB free"):
+        checkpoints.memory_notes("nvidia/DAM-3B-Video", tmp_path / "big", "cuda:0", "bfloat16", 2)
+    notes = checkpoints.memory_notes("nvidia/DAM-3B-Video", tmp_path / "big", "cpu", "float32", 4)
     assert any("16.1 GB of RAM" in n for n in notes) and any("3.5 billion parameters" in n for n in notes)
-    monkeypatch.setattr(models, "free_memory", lambda device: (64 * 10**9, 128 * 10**9))
-    assert models.memory_notes("small", DEMO_DAM, "cpu", "float32", 4) == []
+    monkeypatch.setattr(checkpoints, "free_memory", lambda device: (64 * 10**9, 128 * 10**9))
+    assert checkpoints.memory_notes("small", DEMO_DAM, "cpu", "float32", 4) == []
 
 
 def _ffmpeg() -> str:
-    from videocap.encode import ffmpeg_exe
+    from videocap.io.encode import ffmpeg_exe
 
     return ffmpeg_exe()

@@ -1,4 +1,4 @@
-"""`videocap.outputs`: the files of a caption run, the MKV, and redoing them from captions.json."""
+"""`videocap.outputs.writing`: the files of a caption run, the MKV, and redoing them from captions.json."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import webvtt
 from support import ffmpeg, hand_made_result, streams
 
 from videocap.cli import main
-from videocap.outputs import write_outputs
-from videocap.video import VideoReader
+from videocap.outputs.writing import write_outputs
+from videocap.io.video import VideoReader
 
 NASTY = "Un {\\b1}cercle\\N --> rouge\n\n<b>gras</b> & 円形の物体\x07 fin"
 

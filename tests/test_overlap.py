@@ -1,4 +1,4 @@
-"""Captions made while tracking goes on (videocap.overlap) equal the sequential order's."""
+"""Captions made while tracking goes on (videocap.caption.early) equal the sequential order's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from videocap.pipeline import caption_video
 from videocap.resources import DEMO_CONFIG, SAMPLE_VIDEO
 from videocap.settings import CaptionSettings, TrackSettings, load_config
-from videocap.yolo import BatchedYoloTracker
+from videocap.segment.yolo import BatchedYoloTracker
 
 DEMO = load_config(DEMO_CONFIG)
 SHAPES = ("circle", "square", "triangle", "star")

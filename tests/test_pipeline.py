@@ -22,8 +22,8 @@ from support import (
 from videocap.cli import main
 from videocap.pipeline import caption_images, caption_video
 from videocap.settings import ImageSettings
-from videocap.video import VideoReader
-from videocap.yolo import YoloSegmenter
+from videocap.io.video import VideoReader
+from videocap.segment.yolo import YoloSegmenter
 
 
 def test_caption_writes_every_output(captioned):

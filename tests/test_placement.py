@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.encode import ffmpeg_exe
-from videocap.layout import font_path
+from videocap.io.encode import ffmpeg_exe
+from videocap.outputs.layout import font_path
 from videocap.masks import BoxMask
-from videocap.placement import (
+from videocap.outputs.placement import (
     Move,
     Rect,
     meet,
@@ -26,9 +26,9 @@ from videocap.placement import (
     place_block,
     stack_panel,
 )
-from videocap.render import VideoOverlay
+from videocap.outputs.render import VideoOverlay
 from videocap.results import Caption, CaptionResult, Track
-from videocap.subtitles import AssWriter
+from videocap.outputs.subtitles import AssWriter
 
 FRAME = (320, 240)
 BOX = Rect(100, 80, 140, 120)

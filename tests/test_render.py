@@ -1,4 +1,4 @@
-"""`videocap.render`: the captioned video: masks, boxes, captions drawn; atomic writing."""
+"""`videocap.outputs.render`: the captioned video: masks, boxes, captions drawn; atomic writing."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from support import SAMPLE, audio_seconds, ffmpeg, streams
 from videocap.cli import main
 from videocap.errors import UserError
 from videocap.masks import BoxMask
-from videocap.render import OUTLINE_TINT_ALPHA, DrawObject, Overlay, draw_mask
+from videocap.outputs.render import OUTLINE_TINT_ALPHA, DrawObject, Overlay, draw_mask
 from videocap.results import CaptionResult
 from videocap.settings import CaptionSettings
-from videocap.video import Video, VideoReader
+from videocap.io.video import Video, VideoReader
 
 
 def result_colour(track):
@@ -57,7 +57,8 @@ def test_render_refuses_another_video(captioned, tmp_path, capsys):
 
 
 def test_interrupted_render_leaves_no_video(captioned, tmp_path, monkeypatch):
-    from videocap import outputs, render
+    from videocap.outputs import writing as outputs
+    from videocap.outputs import render
 
     result = CaptionResult.from_json(json.loads((captioned[1] / "captions.json").read_text()))
     calls = []
@@ -139,7 +140,7 @@ def test_overlay_setting_is_checked_and_recorded():
 
 
 def test_photos_are_drawn_in_the_overlay_style():
-    from videocap.images import annotate
+    from videocap.outputs.photos import annotate
     from videocap.results import Caption, Track, TrackFrame
 
     image, disc = blue_disc()

@@ -15,13 +15,13 @@ import pysubs2
 import pytest
 from clips import make_clip, read_code
 
-from videocap.captioning import make_jobs
-from videocap.encode import ffmpeg_exe
+from videocap.caption.jobs import make_jobs
+from videocap.io.encode import ffmpeg_exe
 from videocap.masks import BoxMask
-from videocap.outputs import write_outputs
+from videocap.outputs.writing import write_outputs
 from videocap.results import CaptionResult, Track, TrackFrame, TrackingResult
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.video import Video
+from videocap.io.video import Video
 
 SIZE = (160, 120)
 VFR = "'if(lt(N,50),N/25,2+(N-50)/12.5)/TB'"  # 50 frames at 25/s, then 12.5/s: frame 50 at 2.00 s

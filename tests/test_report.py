@@ -15,7 +15,7 @@ from PIL import Image
 
 from videocap.cli import main
 from videocap.pipeline import caption_video
-from videocap.report import REPORT, write_batch_index
+from videocap.outputs.report import REPORT, write_batch_index
 from videocap.resources import SAMPLE_VIDEO
 from videocap.settings import CaptionSettings, TrackSettings, load_config
 
@@ -287,7 +287,7 @@ def test_hostile_caption_text_and_no_video(run, browser, tmp_path):
 
 
 def test_visible_spans_and_the_models_record(run):
-    from videocap.report import visible_spans
+    from videocap.outputs.report import visible_spans
     from videocap.results import Track, TrackFrame
 
     _, out = run

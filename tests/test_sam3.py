@@ -1,7 +1,7 @@
 """SAM 3 as segmenter and tracker, on a small random checkpoint built here (the real one is gated).
 
 Random weights find random things; the checkpoint's thresholds are low and its tracker keeps objects
-present (``videocap.sam3_random``), so every frame has objects, some followed across frames. What is
+present (``videocap.testing.sam3_random``), so every frame has objects, some followed across frames. What is
 checked is videocap's side: the streaming loop equals transformers' whole-clip propagation, ids, boxes,
 masks and class names come from SAM 3's outputs, the session's state stays bounded, tracks, the CLI,
 the cache key and the errors.
@@ -18,22 +18,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap import cache
+from videocap.segment import cache
 from videocap.errors import UserError
 from videocap.masks import BoxMask
 from videocap.resources import DEMO_DAM
-from videocap.sam3 import (
+from videocap.segment.sam3 import (
     Sam3Segmenter,
     Sam3Tracker,
     forget_old_state,
     prompts_of,
     resolve_sam3,
 )
-from videocap.sam3_random import save_random_sam3, tiny_tokenizer
+from videocap.testing.sam3_random import save_random_sam3, tiny_tokenizer
 from videocap.settings import ImageSettings, TrackSettings, load_config
 from videocap.synthetic import make_clip
-from videocap.tracking import TrackBuilder, make_segmenter
-from videocap.video import Frame
+from videocap.segment.tracking import TrackBuilder, make_segmenter
+from videocap.io.video import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = ("circle", "square")

@@ -1,4 +1,4 @@
-"""`videocap.subtitles`: SRT, WebVTT and ASS, parsed back with pysubs2, webvtt-py, ffmpeg and libass."""
+"""`videocap.outputs.subtitles`: SRT, WebVTT and ASS, parsed back with pysubs2, webvtt-py, ffmpeg and libass."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import webvtt
 from PIL import Image
 from support import SAMPLE, ffmpeg, hand_made_result
 
-from videocap.subtitles import (
+from videocap.outputs.subtitles import (
     ASS_CHUNK_SECONDS,
     AssWriter,
     Cue,
@@ -47,7 +47,7 @@ def test_subtitles_parse_back(captioned):
     proc = ffmpeg("-i", str(out / "captions.ass"), "-f", "ass", "-")
     assert proc.returncode == 0 and proc.stdout.count("Dialogue:") == len(ass.events)
     # libass draws it (with the bundled font) over the video.
-    from videocap.layout import font_path
+    from videocap.outputs.layout import font_path
 
     frame = out / "libass.png"
     proc = ffmpeg("-y", "-ss", "0.5", "-i", str(SAMPLE), "-vf",

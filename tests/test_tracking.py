@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.encode import H264Writer
-from videocap.evaluation import iou, score_tracking
+from videocap.io.encode import H264Writer
+from videocap.testing.track_metrics import iou, score_tracking
 from videocap.pipeline import track_video
 from videocap.resources import DEMO_CONFIG
 from videocap.results import TrackingResult
 from videocap.settings import TrackSettings, load_config
 from videocap.synthetic import make_clip
-from videocap.yolo import YoloTracker
+from videocap.segment.yolo import YoloTracker
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "shapes.mp4"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.encode import ffmpeg_exe
+from videocap.io.encode import ffmpeg_exe
 from videocap.errors import UserError
-from videocap.video import FrameRange, VideoReader, import_decord, parse_position, probe
+from videocap.io.video import FrameRange, VideoReader, import_decord, parse_position, probe
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "shapes.mp4"
 
@@ -63,7 +63,7 @@ def test_memory_stays_flat_when_the_consumer_is_slow(media_dir):
     # 600 frames of this 720p clip read at 100 frames/s); the reader must not.
     code = (
         "import time, sys\n"
-        "from videocap.video import VideoReader\n"
+        "from videocap.io.video import VideoReader\n"
         "with VideoReader(sys.argv[1]) as reader:\n"
         "    for n, frame in enumerate(reader):\n"
         "        time.sleep(0.005)\n"

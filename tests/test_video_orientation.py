@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from clips import ffmpeg_stderr, make_clip, read_code
 
-from videocap.encode import ffmpeg_exe
-from videocap.outputs import write_outputs
+from videocap.io.encode import ffmpeg_exe
+from videocap.outputs.writing import write_outputs
 from videocap.resources import DEMO_YOLO, SAMPLE_VIDEO
 from videocap.results import CaptionResult, TrackingResult
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.video import Video
+from videocap.io.video import Video
 
 
 def _asymmetric(number: int, width: int, height: int) -> np.ndarray:

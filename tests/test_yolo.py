@@ -1,11 +1,11 @@
-"""`videocap.yolo`: the ultralytics edge: loading, class names."""
+"""`videocap.segment.yolo`: the ultralytics edge: loading, class names."""
 
 from __future__ import annotations
 
 import pytest
 
 from videocap.errors import UserError
-from videocap.yolo import class_ids_for
+from videocap.segment.yolo import class_ids_for
 
 
 def test_unknown_class_lists_close_matches(tracker):

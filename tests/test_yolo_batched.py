@@ -1,4 +1,4 @@
-"""BatchedYoloTracker (videocap.yolo): a batched detector that tracks as frame-by-frame tracking does."""
+"""BatchedYoloTracker (videocap.segment.yolo): a batched detector that tracks as frame-by-frame tracking does."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.detections import Detections
-from videocap.encode import H264Writer
+from videocap.segment.detections import Detections
+from videocap.io.encode import H264Writer
 from videocap.masks import BoxMask
 from videocap.resources import DEMO_CONFIG, SAMPLE_VIDEO
 from videocap.settings import load_config
 from videocap.synthetic import make_clip
-from videocap.tracking import BatchTracker, track_frames
-from videocap.video import Video
-from videocap.yolo import BatchedYoloTracker, YoloTracker, box_masks
+from videocap.segment.tracking import BatchTracker, track_frames
+from videocap.io.video import Video
+from videocap.segment.yolo import BatchedYoloTracker, YoloTracker, box_masks
 
 DEMO = load_config(DEMO_CONFIG)
 SHAPES = ("circle", "square", "triangle", "star")

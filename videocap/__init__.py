@@ -1,8 +1,8 @@
 """videocap: detailed, localized captions for the objects in a video.
 
-The package reads like the data flow: video (``videocap.video``) -> detections and tracks
-(``videocap.tracking``, ``videocap.yolo``) -> keyframes (``videocap.keyframes``) -> captions
-(``videocap.captioning``, ``videocap.dam``) -> outputs (``videocap.outputs``), with the settings
+The package reads like the data flow: video (``videocap.io.video``) -> detections and tracks
+(``videocap.segment.tracking``, ``videocap.segment.yolo``) -> keyframes (``videocap.caption.keyframes``) -> captions
+(``videocap.caption.jobs``, ``videocap.dam``) -> outputs (``videocap.outputs.writing``), with the settings
 (``videocap.settings``) and result records (``videocap.results``) below the stages and
 ``videocap.pipeline`` on top. ``import videocap`` stays light: the names below load on first use.
 """

@@ -234,7 +234,7 @@ def _quiet(text: str) -> None:
 
 def print_caption(label: str, span: str, text: str) -> None:
     """One caption line on stdout; control characters (a model's stray escape codes) never reach the terminal."""
-    from videocap.layout import clean_text
+    from videocap.outputs.layout import clean_text
     from videocap.progress import print_line
 
     print_line(f"{clean_text(label)}{span}: {clean_text(text)}")
@@ -355,8 +355,8 @@ def batch(ctx: click.Context, inputs: tuple[str, ...], recursive: bool, out: Pat
     changed ones; one bad video is recorded with its error and the others go on.
     Exit code: 0 every video done, 1 some failed (listed at the end), 2 bad arguments.
     """
-    from videocap.batch import BatchSettings, run_batch
-    from videocap.batch_ray import RayOptions
+    from videocap.batch.runner import BatchSettings, run_batch
+    from videocap.batch.on_ray import RayOptions
 
     tracking, captioning, _ = _settings(**options)
     settings = BatchSettings(tracking, captioning, render=not no_video, use_cache=not no_cache)

@@ -7,7 +7,7 @@ video -> detections -> tracks -> keyframes -> captions -> outputs:
   before), DAM captions per track, and every output file in a folder;
 - ``caption_images``: every object of a class in a photo or a folder of photos, captioned;
 - ``track_for_captions``, ``plan_captions``, ``caption_runs``, ``write_run``: ``caption_video`` step by step,
-  for several videos whose tracks are captioned in shared DAM batches (``videocap.batch``);
+  for several videos whose tracks are captioned in shared DAM batches (``videocap.batch.runner``);
 - ``render_captions`` / ``write_subtitles``: the outputs again from an edited ``captions.json``.
 
 Each video is opened (and its metadata read) once per call; models may be passed in to be reused.
@@ -21,8 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from videocap import cache, models
-from videocap.captioning import (
+from videocap.segment import cache
+
+from videocap import checkpoints
+from videocap.caption.jobs import (
     CaptionJob,
     caption_videos,
     check_dam_available,
@@ -32,14 +34,14 @@ from videocap.captioning import (
     make_jobs,
 )
 from videocap.errors import UserError
-from videocap.exports import FORMATS, write_exports
-from videocap.files import ensure_writable_dir, write_json
-from videocap.images import list_photos, output_names, photo_objects, read_photo
-from videocap.keyframes import select_keyframes
-from videocap.outputs import report_names, subtitle_names, write_outputs, write_photo_outputs
-from videocap.outputs import write_subtitles as write_subtitle_files
+from videocap.outputs.exports import FORMATS, write_exports
+from videocap.io.files import ensure_writable_dir, write_json
+from videocap.outputs.photos import list_photos, output_names, photo_objects, read_photo
+from videocap.caption.keyframes import select_keyframes
+from videocap.outputs.writing import report_names, subtitle_names, write_outputs, write_photo_outputs
+from videocap.outputs.writing import write_subtitles as write_subtitle_files
 from videocap.progress import progress_bar
-from videocap.report import write_report as write_report_files
+from videocap.outputs.report import write_report as write_report_files
 from videocap.results import (
     Caption,
     CaptionResult,
@@ -49,9 +51,9 @@ from videocap.results import (
     read_captions,
 )
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
-from videocap.overlap import CaptionWorker
-from videocap.staging import Staging, check_not_in_use, output_run
-from videocap.tracking import (
+from videocap.caption.early import CaptionWorker
+from videocap.io.staging import Staging, check_not_in_use, output_run
+from videocap.segment.tracking import (
     BatchTracker,
     TrackBuilder,
     Tracker,
@@ -60,7 +62,7 @@ from videocap.tracking import (
     make_tracker,
     track_batches,
 )
-from videocap.video import Frame, Video
+from videocap.io.video import Frame, Video
 
 OnCaption = Callable[[Track, Caption], None]
 OnEnded = Callable[[list[Track]], None]
@@ -152,9 +154,9 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
 
     ``tracker`` and ``model`` (a loaded ``DamModel``) may be passed in to reuse loaded models;
     ``on_caption`` is called with each caption as soon as it is made. With ``overlap``, tracks that have
-    ended are captioned while tracking goes on (``videocap.overlap``), with the same captions. The folder is
+    ended are captioned while tracking goes on (``videocap.caption.early``), with the same captions. The folder is
     created (and locked) only once the inputs are known good, and changes only when every output is complete
-    (``videocap.staging``).
+    (``videocap.io.staging``).
     """
     started = time.perf_counter()
     video = Video(path)  # bad video input fails here, before any model loads
@@ -226,7 +228,7 @@ class CaptionRun:
     """One video between its tracking and its outputs: its caption jobs and the result they fill in.
 
     ``caption_video`` is ``track_for_captions`` + ``plan_captions`` + ``caption_runs`` + ``write_run``;
-    ``videocap.batch`` calls them one by one, to caption the tracks of several videos in shared DAM batches.
+    ``videocap.batch.runner`` calls them one by one, to caption the tracks of several videos in shared DAM batches.
     """
 
     video: Video
@@ -297,9 +299,9 @@ def write_run(run: CaptionRun, out: Staging | str | Path, render: bool = True, p
 
 def model_records(segmentation: str, captioning: str | None) -> dict:
     """What captions.json says about each model: name, local path, revision and licence."""
-    dam = models.local_model_path(captioning) if captioning else None
-    return {"segmentation": models.model_record(segmentation, models.local_model_path(segmentation)),
-            "captioning": models.model_record(captioning, dam)}
+    dam = checkpoints.local_model_path(captioning) if captioning else None
+    return {"segmentation": checkpoints.model_record(segmentation, checkpoints.local_model_path(segmentation)),
+            "captioning": checkpoints.model_record(captioning, dam)}
 
 
 def caption_images(path: str | Path, settings: ImageSettings, captioning: CaptionSettings, out_dir: str | Path,
@@ -416,7 +418,7 @@ def write_report(folder_or_json: str | Path, video_path: str | Path | None = Non
 
 def export_tracks(folder_or_json: str | Path, formats: tuple[str, ...] = FORMATS,
                   out_dir: str | Path | None = None) -> list[Path]:
-    """A run's tracks as MOTChallenge text and/or YouTube-VIS JSON (see ``videocap.exports``)."""
+    """A run's tracks as MOTChallenge text and/or YouTube-VIS JSON (see ``videocap.outputs.exports``)."""
     captions_json = _captions_in(folder_or_json)
     result = read_captions(captions_json)
     return write_exports(result, ensure_writable_dir(out_dir or captions_json.parent), formats)

@@ -3,7 +3,7 @@
 A config file (``videocap/data/configs/*.yaml``, or the user's own ``--config``) sets defaults that
 command-line flags override; ``TrackSettings.from_config(config, **flags)`` (and the same for
 ``CaptionSettings`` and ``ImageSettings``) builds a stage's settings in one call. Model values follow
-``videocap.models``' rule (a path, a hub id or an ultralytics name); relative paths in a config resolve
+``videocap.checkpoints``' rule (a path, a hub id or an ultralytics name); relative paths in a config resolve
 against the config file's folder, so the bundled demo config works from any working directory.
 """
 
@@ -18,7 +18,7 @@ import yaml
 
 from videocap.errors import UserError
 from videocap.languages import check_language
-from videocap.models import config_value
+from videocap.checkpoints import config_value
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 
 DEFAULT_MODEL = "yolo11x-seg.pt"

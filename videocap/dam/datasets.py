@@ -71,7 +71,7 @@ def encode_examples(model: DamModel, examples: Sequence[Example]) -> EncodedSet:
 def read_jsonl(path: str | Path) -> list[Example]:
     """A dataset file: one JSON object per line, {"frames": [image paths], "masks": [mask paths], "caption": str};
     relative paths are relative to the file."""
-    from videocap.files import open_image, to_rgb
+    from videocap.io.files import open_image, to_rgb
 
     path = Path(path)
     examples = []

@@ -87,7 +87,7 @@ def _try_image(path: Path) -> np.ndarray | None:
     """The RGB pixels when ``path`` is a still image, else None."""
     from PIL import ImageOps, UnidentifiedImageError
 
-    from videocap.files import open_image, to_rgb
+    from videocap.io.files import open_image, to_rgb
 
     try:
         with open_image(path) as img:
@@ -101,7 +101,7 @@ def _try_image(path: Path) -> np.ndarray | None:
 def _read_mask(path: Path) -> np.ndarray:
     from PIL import ImageOps, UnidentifiedImageError
 
-    from videocap.files import open_image
+    from videocap.io.files import open_image
 
     try:
         with open_image(path) as img:
@@ -113,7 +113,7 @@ def _read_mask(path: Path) -> np.ndarray:
 
 
 def _open_video(path: Path):
-    from videocap.video import import_decord
+    from videocap.io.video import import_decord
 
     decord = import_decord()
     decord.logging.set_level(decord.logging.QUIET)  # its decoder's own messages would break the one-line error

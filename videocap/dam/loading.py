@@ -18,7 +18,7 @@ import transformers
 from safetensors import safe_open
 from transformers import LlamaConfig, PreTrainedModel, SiglipVisionConfig
 
-from videocap import models
+from videocap import checkpoints
 from videocap.dam.config import (
     PROMPT_STYLES,
     ContextProviderConfig,
@@ -45,16 +45,16 @@ class DamLoadError(UserError):
 def resolve(path_or_id: str | Path) -> tuple[Path, str]:
     """The checkpoint folder for a local path or a hub id, and the name that tells its prompt style.
 
-    The reference follows ``videocap.models``' rule: a path when it exists or is written as one, a hub
+    The reference follows ``videocap.checkpoints``' rule: a path when it exists or is written as one, a hub
     id (``org/name``) otherwise, looked up in (or downloaded into) the Hugging Face cache.
     """
-    ref = models.classify(path_or_id)
-    if ref.kind == models.HUB:
+    ref = checkpoints.classify(path_or_id)
+    if ref.kind == checkpoints.HUB:
         try:
-            return models.hub_snapshot(ref.text, HUB_PATTERNS, "DAM checkpoint", "--dam"), ref.text
+            return checkpoints.hub_snapshot(ref.text, HUB_PATTERNS, "DAM checkpoint", "--dam"), ref.text
         except UserError as exc:
             raise DamLoadError(str(exc)) from exc.__cause__
-    if ref.kind == models.ASSET or not ref.path.exists():
+    if ref.kind == checkpoints.ASSET or not ref.path.exists():
         path = ref.path or Path(ref.text)
         raise DamLoadError(f"DAM checkpoint folder not found: {path} (give a checkpoint folder, or a hub id "
                            "such as nvidia/DAM-3B-Video or nvidia/DAM-3B)")

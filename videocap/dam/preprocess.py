@@ -18,7 +18,7 @@ from PIL import Image
 
 from videocap.dam.config import PreprocessConfig
 
-FrameImage = np.ndarray | Image.Image  # one image given to DAM (not videocap.video.Frame, a decoded frame record)
+FrameImage = np.ndarray | Image.Image  # one image given to DAM (not videocap.io.video.Frame, a decoded frame record)
 Mask = np.ndarray | Image.Image
 
 MIN_FOCAL_SIDE = 48  # the focal box is at least 48x48 original pixels before being tripled

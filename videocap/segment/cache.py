@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from videocap import __version__
-from videocap.files import atomic_write_chunks, encoded, iter_json
+from videocap.io.files import atomic_write_chunks, encoded, iter_json
 from videocap.resources import BYTETRACK_CONFIG
 
 CHUNK = 1 << 20

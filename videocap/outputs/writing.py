@@ -1,4 +1,4 @@
-"""The files a caption run writes into its output folder, as one set (see ``videocap.staging``: each run
+"""The files a caption run writes into its output folder, as one set (see ``videocap.io.staging``: each run
 writes into its own staging folder and moves the complete set into place, ``captions.json`` last, replacing
 the previous set named by the old ``captions.json``'s ``outputs``; both videos record the run id that
 ``captions.json`` holds as ``run``, in their ``comment`` metadata tag: ``videocap-run:<id>``).
@@ -21,17 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from videocap.encode import ffmpeg_exe
+from videocap.io.encode import ffmpeg_exe
 from videocap.errors import UserError
-from videocap.files import atomic_write_bytes, atomic_write_text, safe_name, write_json
-from videocap.images import annotate, encode_photo
+from videocap.io.files import atomic_write_bytes, atomic_write_text, safe_name, write_json
+from videocap.outputs.photos import annotate, encode_photo
 from videocap.progress import fault_point
-from videocap.render import render_video
-from videocap.report import write_report
+from videocap.outputs.render import render_video
+from videocap.outputs.report import write_report
 from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
-from videocap.staging import Staging, output_run, plain_name
-from videocap.subtitles import AssWriter, fonts_used, srt_document, track_cues, vtt_document
-from videocap.video import Video
+from videocap.io.staging import Staging, output_run, plain_name
+from videocap.outputs.subtitles import AssWriter, fonts_used, srt_document, track_cues, vtt_document
+from videocap.io.video import Video
 
 CAPTIONS_JSON = "captions.json"
 VIDEO = "captioned.mp4"

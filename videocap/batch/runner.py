@@ -6,8 +6,8 @@
   its content hash; ``is_complete`` tells whether its outputs are already there for that content and
   these settings.
 - ``run_batch`` runs the pending videos on the local engine (``jobs`` worker processes, each a
-  ``videocap.batch_worker.Worker`` with its models loaded once) or on Ray (``videocap.batch_ray``),
-  and records each finished video in the index (``videocap.batch_index``) as it finishes.
+  ``videocap.batch.worker.Worker`` with its models loaded once) or on Ray (``videocap.batch.on_ray``),
+  and records each finished video in the index (``videocap.batch.index``) as it finishes.
 
 A rerun skips the videos whose outputs are complete for the same content (SHA-256) and settings, and
 redoes failed, changed or unfinished ones; an interrupt loses only the videos in flight.
@@ -24,13 +24,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from videocap import cache
-from videocap.batch_index import Index, track_rows, video_row
-from videocap.batch_worker import BatchSettings, BatchVideo, Rows, Worker, groups, one_line, output_files
-from videocap.captioning import check_dam_available
+from videocap.segment import cache
+from videocap.batch.index import Index, track_rows, video_row
+from videocap.batch.worker import BatchSettings, BatchVideo, Rows, Worker, groups, one_line, output_files
+from videocap.caption.jobs import check_dam_available
 from videocap.errors import UserError
-from videocap.files import ensure_writable_dir, safe_name
-from videocap.outputs import CAPTIONS_JSON
+from videocap.io.files import ensure_writable_dir, safe_name
+from videocap.outputs.writing import CAPTIONS_JSON
 from videocap.progress import progress_bar
 from videocap.results import read_captions
 
@@ -168,7 +168,7 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
     every finished video is recorded in ``out/index.jsonl`` (and passed to ``on_video``) as it finishes.
 
     ``engine``: "local" (``jobs`` worker processes; default one per GPU, one on CPU) or "ray"
-    (``ray_options``: a ``videocap.batch_ray.RayOptions``). ``group``: videos whose tracks share DAM batches.
+    (``ray_options``: a ``videocap.batch.on_ray.RayOptions``). ``group``: videos whose tracks share DAM batches.
     """
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose from {', '.join(ENGINES)}")
@@ -176,7 +176,7 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
     out = ensure_writable_dir(out)
     check_dam_available(settings.caption.dam)  # bad arguments fail before any model loads
     if engine == "ray":
-        from videocap.batch_ray import check_ray
+        from videocap.batch.on_ray import check_ray
 
         check_ray()
     index = Index(out)
@@ -198,7 +198,7 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
                     on_video(row)
 
             if engine == "ray" and pending:
-                from videocap.batch_ray import RayOptions, run_ray
+                from videocap.batch.on_ray import RayOptions, run_ray
 
                 run_ray(out.absolute(), pending, settings, ray_options or RayOptions(), group, record)
             elif pending:

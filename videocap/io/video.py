@@ -28,7 +28,7 @@ from types import TracebackType
 
 import numpy as np
 
-from videocap.encode import ffmpeg_exe
+from videocap.io.encode import ffmpeg_exe
 from videocap.errors import UserError
 from videocap.results import FrameRange, VideoInfo
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from videocap.detections import Detections
-from videocap import models
+from videocap.segment.detections import Detections
+from videocap import checkpoints
 from videocap.errors import UserError
 from videocap.masks import BoxMask
-from videocap.video import Frame
+from videocap.io.video import Frame
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt"]  # configs, processor, tokenizer, weights
 
@@ -35,12 +35,12 @@ HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt"]  # configs, processor, token
 # -- finding a checkpoint --
 
 def resolve_sam3(path_or_id: str | Path) -> Path:
-    """The SAM 3 checkpoint folder for a local folder or a hub id (``videocap.models``' rule and hub cache);
+    """The SAM 3 checkpoint folder for a local folder or a hub id (``videocap.checkpoints``' rule and hub cache);
     one line when it cannot be had."""
-    ref = models.classify(path_or_id)
-    if ref.kind == models.HUB:
+    ref = checkpoints.classify(path_or_id)
+    if ref.kind == checkpoints.HUB:
         try:
-            folder = models.hub_snapshot(ref.text, HUB_PATTERNS, "SAM 3 checkpoint", "--sam3")
+            folder = checkpoints.hub_snapshot(ref.text, HUB_PATTERNS, "SAM 3 checkpoint", "--sam3")
         except UserError as exc:
             if "is gated" in str(exc):
                 raise

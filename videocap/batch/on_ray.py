@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from videocap.batch_worker import BatchSettings, BatchVideo, Worker, one_line
+from videocap.batch.worker import BatchSettings, BatchVideo, Worker, one_line
 from videocap.errors import UserError
 from videocap.pipeline import CaptionRun
 

@@ -22,40 +22,40 @@ from pathlib import Path
 
 import numpy as np
 
-from videocap import models
-from videocap.detections import Detections
+from videocap import checkpoints
+from videocap.segment.detections import Detections
 from videocap.errors import UserError
 from videocap.masks import BoxMask
 from videocap.resources import BYTETRACK_CONFIG
 from videocap.settings import DEFAULT_MODEL
-from videocap.video import Frame
+from videocap.io.video import Frame
 
 WEIGHT_SUFFIXES = {".pt", ".yaml", ".onnx", ".engine", ".torchscript"}
 
 
 def load_yolo(model: str | Path):
     """A YOLO-seg model from a path or an ultralytics asset name; one clear line when it cannot be had."""
-    ref = models.classify(model)
+    ref = checkpoints.classify(model)
     path = ref.path or Path(ref.text)
     if path.suffix not in WEIGHT_SUFFIXES and not path.is_dir():
         hint = ("it reads as a hub id: YOLO weights are not loaded from the Hugging Face hub, download the .pt and "
-                "pass --model /path/to/it" if ref.kind == models.HUB else
+                "pass --model /path/to/it" if ref.kind == checkpoints.HUB else
                 "expected a YOLO-seg weights file (.pt) or an ultralytics model name such as yolo11x-seg.pt")
         raise UserError(f"--model {model}: {hint}")
-    if ref.kind == models.PATH and not path.exists():
+    if ref.kind == checkpoints.PATH and not path.exists():
         raise UserError(f"--model {model}: no such file ({path})")
-    if ref.kind == models.ASSET:
-        path = models.find_asset(ref.text) or path
-        if not path.exists() and models.asset_offline():
+    if ref.kind == checkpoints.ASSET:
+        path = checkpoints.find_asset(ref.text) or path
+        if not path.exists() and checkpoints.asset_offline():
             raise UserError(f"YOLO model {model} is not here and downloads are off (YOLO_OFFLINE/HF_HUB_OFFLINE): "
-                            f"{models.asset_hint(ref.text)}")
+                            f"{checkpoints.asset_hint(ref.text)}")
     from ultralytics import YOLO
 
     try:
         yolo = YOLO(str(path))
     except (ConnectionError, OSError) as exc:
         raise UserError(f"YOLO model {model} is not here and cannot be downloaded (offline?): "
-                        f"{models.asset_hint(path.name)}") from exc
+                        f"{checkpoints.asset_hint(path.name)}") from exc
     if yolo.task != "segment":
         raise UserError(f"--model {model} is a {yolo.task} model; videocap needs a segmentation (-seg) model")
     return yolo
@@ -140,7 +140,7 @@ class _Yolo:
 
 
 class YoloTracker(_Yolo):
-    """Segments and tracks the chosen classes, one frame at a time (a ``videocap.tracking.Tracker``)."""
+    """Segments and tracks the chosen classes, one frame at a time (a ``videocap.segment.tracking.Tracker``)."""
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, classes: Iterable[str] = ("person",), conf: float = 0.1,
                  imgsz: int | None = None, device: str | None = None, tracker_config: Path = BYTETRACK_CONFIG,
@@ -166,7 +166,7 @@ class YoloTracker(_Yolo):
 
 class BatchedYoloTracker(_Yolo):
     """Segments ``batch_size`` frames per detector call (half precision on a GPU), then tracks them with
-    ByteTrack one frame at a time, in order (a ``videocap.tracking.BatchTracker``).
+    ByteTrack one frame at a time, in order (a ``videocap.segment.tracking.BatchTracker``).
 
     Only the detector is batched: each frame's detections reach the tracker as ultralytics' tracking
     callback passes them, so the ids are those of frame-by-frame tracking (``YoloTracker``).

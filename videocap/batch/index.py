@@ -21,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from videocap.files import atomic_write_text
+from videocap.io.files import atomic_write_text
 from videocap.results import CaptionResult
 
 INDEX = "index.jsonl"

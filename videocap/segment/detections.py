@@ -2,7 +2,7 @@
 
 Aligned arrays, one row per object (as in roboflow/supervision). ``track_ids`` is -1 where no tracker
 gave the object an id (photo mode). Adapters from a model's own results live at the edge
-(``videocap.yolo``), so the stages above never see a model's types.
+(``videocap.segment.yolo``), so the stages above never see a model's types.
 """
 
 from __future__ import annotations

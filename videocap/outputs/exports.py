@@ -16,7 +16,7 @@ from pathlib import Path
 
 from videocap import __version__
 from videocap.errors import UserError
-from videocap.files import atomic_write_text, write_json
+from videocap.io.files import atomic_write_text, write_json
 from videocap.results import CaptionResult, Track
 
 MOT = "tracks.mot.txt"

@@ -2,7 +2,7 @@
 every video) and runs a group of videos through the pipeline's steps: each video tracked, the tracks of the
 whole group captioned in shared DAM batches, then each video's folder written (exactly what ``caption``
 writes). One video's failure is its own: it is returned with its one-line error and the others go on.
-The local engine (``videocap.batch``) runs groups on workers; the Ray engine (``videocap.batch_ray``)
+The local engine (``videocap.batch.runner``) runs groups on workers; the Ray engine (``videocap.batch.on_ray``)
 calls the three steps in three stages of actors.
 """
 
@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videocap import __version__
-from videocap.batch_index import track_rows, video_row
+from videocap.batch.index import track_rows, video_row
 from videocap.errors import UserError
-from videocap.outputs import manifest_names
+from videocap.outputs.writing import manifest_names
 from videocap.pipeline import CaptionRun, caption_runs, plan_captions, track_for_captions, write_run
 from videocap.results import CaptionResult
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.tracking import make_tracker
-from videocap.video import Video
+from videocap.segment.tracking import make_tracker
+from videocap.io.video import Video
 
 Rows = tuple[dict, list[dict]]  # a finished video's row and its tracks' rows
 

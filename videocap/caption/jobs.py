@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from videocap.errors import UserError
-from videocap.keyframes import select_keyframes
-from videocap.models import memory_notes
+from videocap.caption.keyframes import select_keyframes
+from videocap.checkpoints import memory_notes
 from videocap.progress import progress_bar
 from videocap.results import Caption, FrameRange, Track, TrackFrame
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.video import Frame
+from videocap.io.video import Frame
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The tracking stage: frames in, per-frame ``Detections`` with track ids out, collected into ``Track``s.
 
 Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (YOLO-seg + ByteTrack,
-``videocap.yolo.BatchedYoloTracker``, or SAM 3 with text prompts, ``videocap.sam3.Sam3Tracker``); the
+``videocap.segment.yolo.BatchedYoloTracker``, or SAM 3 with text prompts, ``videocap.segment.sam3.Sam3Tracker``); the
 stages above see only ``Detections`` and ``Track``s. A ``BatchTracker`` is given ``batch_size`` frames
 at a time (its detector runs on them at once; its tracker still goes frame by frame).
 """
@@ -14,11 +14,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from videocap.detections import Detections
-from videocap.framestore import FrameStore, StoredFrames
+from videocap.segment.detections import Detections
+from videocap.io.framestore import FrameStore, StoredFrames
 from videocap.results import Track, TrackFrame
 from videocap.settings import ImageSettings, TrackSettings
-from videocap.video import Frame
+from videocap.io.video import Frame
 
 
 class Tracker(Protocol):
@@ -45,10 +45,10 @@ class BatchTracker(Tracker, Protocol):
 def make_tracker(settings: TrackSettings) -> Tracker:
     """The tracker the settings name (the one place that builds one)."""
     if settings.segmenter == "sam3":
-        from videocap.sam3 import Sam3Tracker
+        from videocap.segment.sam3 import Sam3Tracker
 
         return Sam3Tracker(settings.sam3, settings.classes, settings.device)
-    from videocap.yolo import BatchedYoloTracker
+    from videocap.segment.yolo import BatchedYoloTracker
 
     return BatchedYoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
 
@@ -56,10 +56,10 @@ def make_tracker(settings: TrackSettings) -> Tracker:
 def make_segmenter(settings: ImageSettings) -> Callable[[np.ndarray], Detections]:
     """The photo segmenter the settings name: an image (RGB) in, its ``Detections`` out."""
     if settings.segmenter == "sam3":
-        from videocap.sam3 import Sam3Segmenter
+        from videocap.segment.sam3 import Sam3Segmenter
 
         return Sam3Segmenter(settings.sam3, settings.classes, settings.conf, settings.device)
-    from videocap.yolo import YoloSegmenter
+    from videocap.segment.yolo import YoloSegmenter
 
     return YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
 

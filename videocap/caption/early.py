@@ -13,10 +13,10 @@ import queue
 import threading
 from collections.abc import Sequence
 
-from videocap.captioning import CaptionJob, caption_jobs, keyframe_span
+from videocap.caption.jobs import CaptionJob, caption_jobs, keyframe_span
 from videocap.results import Caption, FrameRange
 from videocap.settings import CaptionSettings
-from videocap.video import Video
+from videocap.io.video import Video
 
 
 class CaptionWorker:

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from videocap.detections import Detections
+from videocap.segment.detections import Detections
 from videocap.errors import UserError
-from videocap.files import open_image, safe_name, to_rgb
-from videocap.layout import TextStyle
-from videocap.render import DrawObject, Overlay
+from videocap.io.files import open_image, safe_name, to_rgb
+from videocap.outputs.layout import TextStyle
+from videocap.outputs.render import DrawObject, Overlay
 from videocap.results import Track, TrackFrame
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -37,7 +37,7 @@ def list_photos(path: str | Path) -> list[Path]:
 
 def read_photo(path: Path) -> np.ndarray:
     """8-bit RGB pixels as a viewer shows the photo: turned upright by its EXIF orientation, 16-bit scaled,
-    transparency on white (``videocap.files.to_rgb``)."""
+    transparency on white (``videocap.io.files.to_rgb``)."""
     try:
         with open_image(path) as img:
             return np.asarray(to_rgb(ImageOps.exif_transpose(img)))

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from videocap.errors import UserError
-from videocap.files import ensure_writable_dir, write_json
+from videocap.io.files import ensure_writable_dir, write_json
 
 LOCK_FILE = ".videocap.lock"
 STAGING_PREFIX = ".videocap-staging-"

@@ -26,15 +26,15 @@ from PIL import Image, ImageDraw
 
 from videocap import __version__
 from videocap.errors import UserError
-from videocap.files import atomic_write_bytes, atomic_write_text, safe_name
-from videocap.images import encode_photo
-from videocap.layout import load_font, wrap
-from videocap.models import local_model_path, model_record
-from videocap.render import draw_mask
+from videocap.io.files import atomic_write_bytes, atomic_write_text, safe_name
+from videocap.outputs.photos import encode_photo
+from videocap.outputs.layout import load_font, wrap
+from videocap.checkpoints import local_model_path, model_record
+from videocap.outputs.render import draw_mask
 from videocap.resources import REPORT_DIR
 from videocap.results import CaptionResult, FrameRange, Track, TrackFrame
-from videocap.subtitles import track_cues, vtt_document
-from videocap.video import Video
+from videocap.outputs.subtitles import track_cues, vtt_document
+from videocap.io.video import Video
 
 REPORT = "report.html"
 BATCH_INDEX = "index.html"

@@ -1,0 +1,1 @@
+"""Captioning: keyframes per track, caption jobs, DAM batches (also while tracking goes on)."""

@@ -1,0 +1,1 @@
+"""What a run writes: the captioned video, subtitles, the report, exports, photos."""

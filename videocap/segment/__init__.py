@@ -1,0 +1,1 @@
+"""Segmentation and tracking: frames in, ``Detections`` with track ids out, collected into tracks."""

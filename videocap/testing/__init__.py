@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks only; nothing the command line imports."""
