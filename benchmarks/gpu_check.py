@@ -126,7 +126,7 @@ def end_to_end_section(tiny: bool) -> None:
             for frame in clip.frames:
                 writer.write(frame)
         del clip
-        track = TrackSettings(classes=("circle", "square", "triangle", "star"), model=str(DEMO_YOLO), imgsz=256)
+        track = TrackSettings(classes=("circle", "square", "triangle", "star"), segmenter_model=str(DEMO_YOLO), imgsz=256)
         settings = CaptionSettings(dam=str(DEMO_DAM), temperature=0.0, max_new_tokens=96)
         start = time.perf_counter()
         # No burnt-in video: its fonts (noto-cjk-sans-otc) are not on the device.

@@ -52,7 +52,7 @@ def ultralytics_loop(video: Path, model: str, classes: list[str], imgsz: int, co
 def videocap_loop(video: Path, model: str, classes: list[str], imgsz: int, conf: float,
                   device: str | None = None) -> tuple[float, float]:
     """Frames per second of ``track_video`` with the tracker videocap makes by default: (wall, CPU)."""
-    settings = TrackSettings(classes=tuple(classes), model=model, imgsz=imgsz, conf=conf, device=device)
+    settings = TrackSettings(classes=tuple(classes), segmenter_model=model, imgsz=imgsz, conf=conf, device=device)
     tracker = make_tracker(settings)
     start, cpu = time.perf_counter(), time.process_time()
     result = track_video(video, settings, tracker, progress=False)

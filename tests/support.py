@@ -57,7 +57,7 @@ def with_tone(video: Path, out: Path, seconds: float | None = None) -> Path:
 
 
 def track_settings(**kw) -> TrackSettings:
-    return TrackSettings(classes=kw.pop("classes", ("circle",)), model=DEMO["model"], imgsz=DEMO["imgsz"],
+    return TrackSettings(classes=kw.pop("classes", ("circle",)), segmenter_model=DEMO["model"], imgsz=DEMO["imgsz"],
                          device="cpu", **kw)
 
 

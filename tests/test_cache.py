@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from videocap.segment import cache
+from videocap.results import FrameRange
+from videocap.segment import cache, yolo
+from videocap.segment.registry import segmenter_entry
+from videocap.settings import TrackSettings
 from videocap.resources import DEMO_YOLO
 
-BASE = dict(video_sha256="0" * 64, start=0, end=100, stride=1, model=str(DEMO_YOLO), classes=("circle",),
-            conf=0.1, imgsz=256, device="cpu")
+BASE = dict(classes=("circle",), segmenter_model=str(DEMO_YOLO), conf=0.1, imgsz=256, device="cpu")
 
 
-def key(**changes) -> str:
-    return cache.tracking_key(**{**BASE, **changes})
+def key(video_sha256: str = "0" * 64, start: int = 0, end: int = 100, stride: int = 1, **changes) -> str:
+    settings = TrackSettings(**{**BASE, **changes})
+    identity = segmenter_entry(settings.segmenter).cache_identity(settings)
+    return cache.tracking_key(video_sha256, FrameRange(start, end, stride), identity)
 
 
 def test_same_inputs_same_key_and_class_order_does_not_matter():
@@ -28,20 +32,24 @@ def test_a_changed_setting_misses(change):
     assert key(**change) != key()
 
 
+def test_settings_that_do_not_change_tracks_share_the_entry():
+    assert key(min_frames=10, keyframe_count=4) == key()  # filters and keyframes are redone on every run
+
+
 def test_a_changed_model_file_misses_even_under_the_same_name(tmp_path):
     model = tmp_path / "model.pt"
     model.write_bytes(b"weights one")
-    first = key(model=str(model))
+    first = key(segmenter_model=str(model))
     model.write_bytes(b"weights two!")  # same path, new content (size and mtime change too)
-    assert key(model=str(model)) != first
-    assert key(model="yolo11x-seg.pt") != key(model="yolo11n-seg.pt")  # ultralytics names by name
+    assert key(segmenter_model=str(model)) != first
+    assert key(segmenter_model="yolo11x-seg.pt") != key(segmenter_model="yolo11n-seg.pt")  # ultralytics names by name
 
 
 def test_a_changed_tracker_config_misses(tmp_path, monkeypatch):
     first = key()
     changed = tmp_path / "bytetrack.yaml"
-    changed.write_text(cache.BYTETRACK_CONFIG.read_text().replace("track_buffer: 30", "track_buffer: 60"))
-    monkeypatch.setattr(cache, "BYTETRACK_CONFIG", changed)
+    changed.write_text(yolo.BYTETRACK_CONFIG.read_text().replace("track_buffer: 30", "track_buffer: 60"))
+    monkeypatch.setattr(yolo, "BYTETRACK_CONFIG", changed)
     assert key() != first
 
 

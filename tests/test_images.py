@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from videocap.io.encode import ffmpeg_exe
-from videocap.outputs.photos import read_photo
+from videocap.io.photos import read_photo
 from videocap.resources import DEMO_CONFIG, SAMPLE_VIDEO
 
 GRADIENT = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)

@@ -31,7 +31,7 @@ def captions(result) -> dict:
 @pytest.mark.parametrize("sampling", [{"temperature": 0.0}, {"temperature": 0.7, "seed": 3}])
 def test_overlapped_captions_equal_sequential(dam, dam_checkpoint, tmp_path, sampling) -> None:
     """Greedy, and seeded sampling (each job has its own seed): the same captions, whatever the order."""
-    track = TrackSettings(classes=SHAPES, model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu", min_score=0.75)
+    track = TrackSettings(classes=SHAPES, segmenter_model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu", min_score=0.75)
     # Batches of 3 over several tracks: the overlapped batches are not the sequential ones.
     settings = CaptionSettings(dam=str(dam_checkpoint), max_new_tokens=12, device="cpu", batch_size=3, **sampling)
     tracker = BatchedYoloTracker(DEMO["model"], SHAPES, imgsz=DEMO["imgsz"], device="cpu")

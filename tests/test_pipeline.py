@@ -123,8 +123,8 @@ def test_image_on_a_photo_and_a_folder(dam, dam_checkpoint, tmp_path, capsys):
     Image.fromarray(frames[10]).save(photos / "early.png")
     Image.fromarray(frames[80]).save(photos / "late.jpg", quality=95)
     (photos / "notes.txt").write_text("not a photo")
-    settings = ImageSettings(classes=("circle",), model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu")
-    segmenter = YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+    settings = ImageSettings(classes=("circle",), segmenter_model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu")
+    segmenter = YoloSegmenter(settings.segmenter_model, settings.classes, settings.conf, settings.imgsz, settings.device)
     results = [r.to_json() for r in caption_images(photos, settings, caption_settings(dam_checkpoint), tmp_path / "out",
                                                    segmenter=segmenter, model=dam, progress=False)]
     assert [Path(r["image"]["path"]).name for r in results] == ["early.png", "late.jpg"]

@@ -44,7 +44,7 @@ def test_captions_json(captioned):
 
 
 def test_json_round_trip(tracker):
-    settings = TrackSettings(classes=("star", "triangle"), model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu")
+    settings = TrackSettings(classes=("star", "triangle"), segmenter_model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu")
     result = track_video(SAMPLE, settings, tracker, progress=False)
     data = json.loads(json.dumps(result.to_json()))
     assert data["schema"] == "videocap.tracks/1"

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from videocap.results import FrameRange
 from videocap.segment import cache
+from videocap.segment.registry import segmenter_entry
 from videocap.errors import UserError
 from videocap.masks import BoxMask
 from videocap.resources import DEMO_DAM
@@ -144,7 +146,7 @@ def test_reset_starts_ids_again(sam3_checkpoint, clip):
 
 
 def test_photo_segmenter(sam3_checkpoint, clip):
-    segmenter = make_segmenter(ImageSettings(("circle", "square"), segmenter="sam3", sam3=str(sam3_checkpoint),
+    segmenter = make_segmenter(ImageSettings(("circle", "square"), segmenter="sam3", segmenter_model=str(sam3_checkpoint),
                                              conf=0.2, device="cpu"))
     assert isinstance(segmenter, Sam3Segmenter)
     found = segmenter(clip.frames[0])
@@ -174,6 +176,11 @@ def test_cli_caption_with_sam3_writes_every_output(sam3_checkpoint, tmp_path):
         assert (out / name).stat().st_size > 0
     assert len(list(out.glob("circle-*.srt"))) == len(captions["tracks"])
     assert len(list(out.glob("circle-*.vtt"))) == len(captions["tracks"])
+    # the segmentation model recorded is the SAM 3 checkpoint that ran, not the YOLO default
+    segmentation = captions["models"]["about"]["segmentation"]
+    assert captions["models"]["segmentation"] == segmentation["name"] == str(sam3_checkpoint)
+    assert segmentation["path"] == str(sam3_checkpoint) and segmentation["revision"].startswith("sha256:")
+    assert "yolo" not in json.dumps(captions["models"]).lower() and captions["settings"]["tracker"] == "sam3"
 
 
 def test_cli_image_with_sam3(sam3_checkpoint, clip, tmp_path):
@@ -188,6 +195,8 @@ def test_cli_image_with_sam3(sam3_checkpoint, clip, tmp_path):
     result = json.loads((tmp_path / "o" / "shapes.json").read_text())
     assert result["objects"] and all(o["class"] == "red car" and o["caption"] for o in result["objects"])
     assert (tmp_path / "o" / "shapes.captioned.png").stat().st_size > 0
+    assert result["models"]["segmentation"] == result["models"]["about"]["segmentation"]["name"] == str(sam3_checkpoint)
+    assert "yolo" not in json.dumps(result["models"]).lower()
 
 
 def test_cli_without_checkpoint_says_how_to_get_it(tmp_path):
@@ -249,21 +258,22 @@ def test_hub_id_resolves_from_the_cache(monkeypatch, tmp_path, sam3_checkpoint):
 
 def test_cache_key_names_segmenter_checkpoint_and_prompts(tmp_path, sam3_checkpoint):
     def key(**kw):
-        args = dict(segmenter="sam3", sam3=str(sam3_checkpoint), classes=("red car", "person"))
-        args.update(kw)
-        return cache.tracking_key("v" * 64, 0, 10, 1, "yolo11x-seg.pt", args.pop("classes"), 0.1, None, None, **args)
+        settings = TrackSettings(**{"segmenter": "sam3", "segmenter_model": str(sam3_checkpoint),
+                                    "classes": ("red car", "person"), **kw})
+        identity = segmenter_entry(settings.segmenter).cache_identity(settings)
+        return cache.tracking_key("v" * 64, FrameRange(0, 10, 1), identity)
 
     assert key() == key()
-    assert key() != key(segmenter="yolo")
+    assert key() != key(segmenter="yolo", segmenter_model="yolo11x-seg.pt")
     assert key() != key(classes=("person", "red car"))  # SAM 3 numbers objects in prompt order
-    assert key() != key(sam3="facebook/sam3")
+    assert key() != key(segmenter_model="facebook/sam3")
     copy = tmp_path / "copy"
     copy.mkdir()
     for file in sam3_checkpoint.iterdir():
         (copy / file.name).write_bytes(file.read_bytes())
-    assert key(sam3=str(copy)) == key()  # keyed by content, not by where the folder is
+    assert key(segmenter_model=str(copy)) == key()  # keyed by content, not by where the folder is
     (copy / "config.json").write_text((copy / "config.json").read_text().replace("0.2", "0.3", 1))
-    assert key(sam3=str(copy)) != key()
+    assert key(segmenter_model=str(copy)) != key()
 
 
 def test_settings_and_config_take_the_segmenter(tmp_path):
@@ -272,7 +282,12 @@ def test_settings_and_config_take_the_segmenter(tmp_path):
     config = load_config(config_file)
     assert config["sam3"] == "facebook/sam3"  # a hub id is not taken for a path beside the config
     settings = TrackSettings.from_config(config, classes=("forklift",))
-    assert (settings.segmenter, settings.sam3) == ("sam3", "facebook/sam3")
+    assert (settings.segmenter, settings.segmenter_model) == ("sam3", "facebook/sam3")
+    # the older keys are aliases of segmenter_model, each for its own segmenter
+    assert TrackSettings.from_config({"model": "x.pt", **config}, classes=("a",)).segmenter_model == "facebook/sam3"
+    assert TrackSettings.from_config({"model": "x.pt", "sam3": "y"}, classes=("a",)).segmenter_model == "x.pt"
+    assert TrackSettings.from_config(config, classes=("a",), model="z/w").segmenter_model == "z/w"
+    assert TrackSettings(("a",), segmenter="sam3").segmenter_model == "facebook/sam3"  # the registry's default
     assert ImageSettings.from_config(config, classes=("forklift",)).segmenter == "sam3"
     assert TrackSettings(("person",)).segmenter == "yolo"
     with pytest.raises(UserError, match="choose from yolo, sam3"):

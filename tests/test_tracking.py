@@ -32,7 +32,7 @@ def tracker() -> YoloTracker:
 
 
 def settings(**kw) -> TrackSettings:
-    return TrackSettings(classes=kw.pop("classes", SHAPES), model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu", **kw)
+    return TrackSettings(classes=kw.pop("classes", SHAPES), segmenter_model=DEMO["model"], imgsz=DEMO["imgsz"], device="cpu", **kw)
 
 
 def hypothesis_boxes(result: TrackingResult) -> dict:

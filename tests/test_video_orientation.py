@@ -73,7 +73,7 @@ def test_tracking_boxes_are_in_displayed_coordinates(tmp_path):
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(SAMPLE_VIDEO), "-t", "0.6", "-an", "-c", "copy",
                     str(clip)], check=True)
     turned = _rotated(clip, 90, tmp_path / "turned.mp4")
-    settings = TrackSettings(classes=("circle",), model=str(DEMO_YOLO), imgsz=256, device="cpu", min_frames=1,
+    settings = TrackSettings(classes=("circle",), segmenter_model=str(DEMO_YOLO), imgsz=256, device="cpu", min_frames=1,
                              min_score=0.5)
     plain, rotated = track_video(clip, settings, progress=False), track_video(turned, settings, progress=False)
     width = plain.video.width

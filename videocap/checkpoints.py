@@ -13,6 +13,7 @@ model against the memory it will be loaded into.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -35,6 +36,7 @@ LICENCES = {
     "nvidia/dam-3b": "NVIDIA Noncommercial License (weights)",
     "nvidia/dam-3b-video": "NVIDIA Noncommercial License (weights)",
     "nvidia/dam-3b-self-contained": "NVIDIA Noncommercial License (weights)",
+    "facebook/sam3": "SAM License (Meta; gated on the Hugging Face hub)",
 }
 ULTRALYTICS_LICENCE = "AGPL-3.0 (Ultralytics YOLO; an Enterprise License is sold for closed use)"
 DEMO_DAM_LICENCE = "Apache-2.0 (videocap's bundled demo DAM, trained by videocap on generated shape videos)"
@@ -160,6 +162,11 @@ def model_record(reference: str | None, resolved: str | Path | None = None) -> d
             "licence": licence_of(str(reference), local)}
 
 
+def provenance(reference: str | None) -> dict:
+    """``model_record`` of a reference as found on this machine (what captions.json records per model)."""
+    return model_record(reference, local_model_path(reference) if reference else None)
+
+
 def local_model_path(reference: str, hub: bool = True) -> Path | None:
     """The file or folder a reference names, when it is on this machine (hub ids: in the cache only)."""
     ref = classify(reference)
@@ -210,13 +217,20 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def content_sha256(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and contents, in name order)."""
-    digest = hashlib.sha256()
+    """sha256 of a file, or of a folder's files (relative names and contents, in name order); remembered for
+    this process by the files' names, sizes and modification times, so a batch hashes a model folder once."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        if path.is_dir():
-            digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as handle:
+    signature = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _hashed(str(path), path.is_dir(), signature)
+
+
+@functools.lru_cache(maxsize=64)
+def _hashed(path: str, is_dir: bool, signature: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in signature:
+        if is_dir:
+            digest.update(Path(name).relative_to(path).as_posix().encode() + b"\0")
+        with open(name, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()

@@ -143,7 +143,7 @@ segmenter_options = _options(
     click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
                  help="Object class (repeatable), e.g. --class person --class dog; with --segmenter sam3 any "
                       "noun phrase, e.g. --class 'red car'."),
-    click.option("--segmenter", type=click.Choice(SEGMENTERS), default=None,
+    click.option("--segmenter", type=click.Choice(tuple(SEGMENTERS)), default=None,
                  help="yolo: YOLO-seg + ByteTrack, its model's classes (COCO's 80), fast on CPU; sam3: Meta's "
                       "SAM 3, any noun phrase, wants a GPU [config; default yolo]."),
     click.option("--model", default=None, help=f"YOLO-seg weights: a path or an ultralytics name "
@@ -547,11 +547,11 @@ def describe(media: Path, masks: tuple[Path, ...], num_frames: int, stream: bool
     sampled uniformly over the video, in order. Or give a folder with one mask per video frame:
     --frames frames are then sampled uniformly among those whose mask is not empty.
     """
-    from videocap.pipeline import describe_object
+    from videocap.pipeline import describe_region
 
     settings = CaptionSettings.from_config({}, **flags)
     style = None if prompt_style == "auto" else prompt_style
-    for piece in describe_object(media, list(masks), settings, num_frames, style, stream):
+    for piece in describe_region(media, list(masks), settings, num_frames, style, stream):
         click.echo(piece, nl=not stream)
     if stream:
         click.echo()

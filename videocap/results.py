@@ -15,12 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from videocap import __version__
 from videocap.errors import UserError
 from videocap.masks import BoxMask
-from videocap.resources import BYTETRACK_CONFIG
+from videocap.segment.registry import segmenter_entry
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
 
 TRACKS_SCHEMA = "videocap.tracks/1"
@@ -51,6 +50,10 @@ class VideoInfo:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def hold(self, stride: int) -> float:
+        """How long a processed frame is shown when every ``stride``-th frame is processed."""
+        return stride / max(self.fps, 1e-6)
 
 
 @dataclass(frozen=True)
@@ -178,11 +181,6 @@ class Track:
         return cls(int(data["id"]), str(data["class"]), frames, keyframe_positions, captions)
 
 
-def tracker_settings() -> dict:
-    """The ByteTrack settings every run passes to ultralytics, as recorded in the JSON files."""
-    return yaml.safe_load(BYTETRACK_CONFIG.read_text(encoding="utf-8"))
-
-
 @dataclass
 class TrackingResult:
     """The tracks of one video range (what ``tracks.json`` holds)."""
@@ -193,6 +191,11 @@ class TrackingResult:
     tracks: list[Track]
     timing: dict[str, float | bool] = field(default_factory=dict)
 
+    @property
+    def hold(self) -> float:
+        """How long each processed frame is shown (stride / fps)."""
+        return self.video.hold(self.frame_range.stride)
+
     def to_json(self, lazy: bool = False) -> dict:
         """What tracks.json holds; ``lazy``: each track's frames as a generator (see ``Track.to_json``)."""
         return {
@@ -200,7 +203,7 @@ class TrackingResult:
             "videocap_version": __version__,
             "video": self.video.to_json(),
             "settings": {**asdict(self.settings), "classes": list(self.settings.classes),
-                         "tracker": tracker_settings() if self.settings.segmenter == "yolo" else "sam3"},
+                         "tracker": segmenter_entry(self.settings.segmenter).tracker_record()},
             "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
                       "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
             "timing": self.timing,
@@ -211,6 +214,8 @@ class TrackingResult:
     def from_json(cls, data: dict) -> TrackingResult:
         settings = {k: v for k, v in data["settings"].items() if k != "tracker"}
         settings["classes"] = tuple(settings["classes"])
+        if "segmenter_model" not in settings:  # written before one setting named the segmenter's checkpoint
+            settings["segmenter_model"] = settings.get("sam3" if settings.get("segmenter") == "sam3" else "model")
         known = {f.name for f in dataclasses.fields(TrackSettings)}
         r = data["range"]
         video = VideoInfo(**data["video"])
@@ -247,6 +252,10 @@ class CaptionResult:
         return self.tracking.tracks
 
     @property
+    def hold(self) -> float:
+        return self.tracking.hold
+
+    @property
     def caption_count(self) -> int:
         return sum(len(t.captions) for t in self.tracks)
 
@@ -255,7 +264,7 @@ class CaptionResult:
         data = self.tracking.to_json(lazy=True)  # its tracks are replaced below
         data["schema"] = CAPTIONS_SCHEMA
         data["video_sha256"] = self.video_sha256
-        data["models"] = {"segmentation": self.tracking.settings.model, "captioning": self.settings.dam,
+        data["models"] = {"segmentation": self.tracking.settings.segmenter_model, "captioning": self.settings.dam,
                           "prompt_style": self.prompt_style, "about": self.model_records}
         data["captioning"] = asdict(self.settings)
         data["range"].update(start_time=round(self.start_time, 4), end_time=round(self.end_time, 4))
@@ -317,7 +326,7 @@ class PhotoResult:
         return {
             "schema": IMAGES_SCHEMA, "videocap_version": __version__, "run": self.run_id,
             "image": {"path": str(self.path), "width": self.width, "height": self.height, "sha256": self.sha256},
-            "models": {"segmentation": self.settings.model, "captioning": self.captioning.dam,
+            "models": {"segmentation": self.settings.segmenter_model, "captioning": self.captioning.dam,
                        "prompt_style": self.prompt_style, "about": self.model_records},
             "settings": {**asdict(self.settings), "classes": list(self.settings.classes)},
             "captioning": asdict(self.captioning),

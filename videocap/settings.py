@@ -20,11 +20,11 @@ from videocap.errors import UserError
 from videocap.languages import check_language
 from videocap.checkpoints import config_value
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
+from videocap.segment.registry import SEGMENTERS, check_segmenter
 
-DEFAULT_MODEL = "yolo11x-seg.pt"
+DEFAULT_MODEL = SEGMENTERS["yolo"].default_model
 DEFAULT_DAM = "nvidia/DAM-3B-Video"
-DEFAULT_SAM3 = "facebook/sam3"
-SEGMENTERS = ("yolo", "sam3")  # yolo: YOLO-seg (+ ByteTrack); sam3: Meta's SAM 3, text prompts
+DEFAULT_SAM3 = SEGMENTERS["sam3"].default_model
 
 # DAM's sampling defaults: those of NVIDIA's reference (``get_description``).
 DEFAULT_TEMPERATURE = 0.2
@@ -38,13 +38,16 @@ DTYPES = ("float32", "bfloat16", "float16")
 OVERLAYS = ("outline", "tint", "none")
 
 #: Keys a config may set; each is also a command-line flag.
-TRACK_KEYS = ("segmenter", "model", "sam3", "imgsz", "conf", "device", "min_frames", "min_score", "keyframe_count",
+TRACK_KEYS = ("segmenter", "segmenter_model", "imgsz", "conf", "device", "min_frames", "min_score", "keyframe_count",
               "keyframe_method")
-IMAGE_KEYS = ("segmenter", "model", "sam3", "imgsz", "device")
+IMAGE_KEYS = ("segmenter", "segmenter_model", "imgsz", "device")
 CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "segment_seconds", "language",
                 "device", "overlay")
-KNOWN_KEYS = set(TRACK_KEYS) | set(IMAGE_KEYS) | set(CAPTION_KEYS)
-PATH_KEYS = {"model", "dam", "sam3"}
+#: Older config keys and flags that name one segmenter's checkpoint; each is read as ``segmenter_model``
+#: when that segmenter is the one chosen.
+MODEL_ALIASES = {"model": "yolo", "sam3": "sam3"}
+KNOWN_KEYS = set(TRACK_KEYS) | set(IMAGE_KEYS) | set(CAPTION_KEYS) | set(MODEL_ALIASES)
+PATH_KEYS = {"segmenter_model", "dam", *MODEL_ALIASES}
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,8 @@ class TrackSettings:
     """How a video is segmented and tracked, and which keyframes each track gives DAM."""
 
     classes: tuple[str, ...]  # class names for YOLO; text prompts (any noun phrase) for SAM 3
-    model: str = DEFAULT_MODEL
-    segmenter: str = "yolo"
-    sam3: str = DEFAULT_SAM3  # SAM 3 checkpoint: a folder or a hub id
+    segmenter: str = "yolo"  # a name of ``videocap.segment.registry.SEGMENTERS``
+    segmenter_model: str | None = None  # its checkpoint (a path, a hub id or a name); None: the registry's default
     start: str | None = None  # as the user gave them: frame number, seconds or a time
     end: str | None = None
     stride: int = 1
@@ -69,7 +71,7 @@ class TrackSettings:
     def __post_init__(self) -> None:
         if not self.classes:
             raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
-        _check_segmenter(self.segmenter)
+        _default_segmenter_model(self)
         if self.stride < 1:
             raise UserError(f"--stride must be 1 or more, got {self.stride}")
         if self.keyframe_method not in KEYFRAME_METHODS:
@@ -122,24 +124,25 @@ class ImageSettings:
     """How photos are segmented (no tracker: the usual detection threshold)."""
 
     classes: tuple[str, ...]
-    model: str = DEFAULT_MODEL
+    segmenter: str = "yolo"
+    segmenter_model: str | None = None
     conf: float = 0.25
     imgsz: int | None = None
     device: str | None = None
-    segmenter: str = "yolo"
-    sam3: str = DEFAULT_SAM3
 
     def __post_init__(self) -> None:
-        _check_segmenter(self.segmenter)
+        _default_segmenter_model(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> ImageSettings:
         return _build(cls, config, IMAGE_KEYS, flags)
 
 
-def _check_segmenter(segmenter: str) -> None:
-    if segmenter not in SEGMENTERS:
-        raise UserError(f"segmenter {segmenter!r}: choose from {', '.join(SEGMENTERS)}")
+def _default_segmenter_model(settings) -> None:
+    """Check the segmenter's name and fill in its default checkpoint (the settings are frozen: set once here)."""
+    registration = check_segmenter(settings.segmenter)
+    if settings.segmenter_model is None:
+        object.__setattr__(settings, "segmenter_model", registration.default_model)
 
 
 def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dict[str, Any]):
@@ -147,7 +150,22 @@ def _build(cls, config: dict[str, Any], config_keys: tuple[str, ...], flags: dic
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in config.items() if k in config_keys and k in fields}
     values.update({k: v for k, v in flags.items() if v is not None and k in fields})
+    if "segmenter_model" in fields:
+        values["segmenter_model"] = _segmenter_model(config, flags, values.get("segmenter", "yolo"))
     return cls(**values)
+
+
+def _segmenter_model(config: dict[str, Any], flags: dict[str, Any], segmenter: str) -> str | None:
+    """The checkpoint for ``segmenter``: a flag (``--segmenter-model``, or its aliases ``--model`` and
+    ``--sam3``), else the config's ``segmenter_model``, else the config's older key for that segmenter."""
+    given = {flags[k] for k in ("segmenter_model", *MODEL_ALIASES) if flags.get(k) is not None}
+    if len(given) > 1:
+        raise UserError(f"two segmenter checkpoints given ({', '.join(sorted(given))}): give one, with --model")
+    if given:
+        return given.pop()
+    if config.get("segmenter_model") is not None:
+        return config["segmenter_model"]
+    return next((config[k] for k, name in MODEL_ALIASES.items() if name == segmenter and config.get(k)), None)
 
 
 # -- config files --

@@ -267,7 +267,7 @@ def _overlaps(clip: SyntheticClip, a: ShapeObject, b: ShapeObject) -> bool:
     return False
 
 
-def describe_still(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
+def true_still_caption(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
     """A caption of one object as a single frame shows it: colour, shape and size, no motion."""
     rng = rng or np.random.default_rng(object_id)
     obj = next(o for o in clip.objects if o.object_id == object_id)
@@ -275,7 +275,7 @@ def describe_still(clip: SyntheticClip, object_id: int, rng: np.random.Generator
     return str(rng.choice([f"A {sized}.", f"The {sized}.", f"This is a {sized}."]))
 
 
-def describe_object(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
+def true_caption(clip: SyntheticClip, object_id: int, rng: np.random.Generator | None = None) -> str:
     """A caption of one object from the truth, in one of several phrasings.
 
     The first sentence always names the object's colour, shape and motion with the generator's words

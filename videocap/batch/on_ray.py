@@ -2,10 +2,10 @@
 
 Three stages of actors, each holding its models from its start to the end of the batch:
 
-1. tracking: one video per call (``Worker.track``), YOLO loaded once per actor; ``track_gpus`` (a
+1. tracking: one video per call (``BatchWorker.track``), YOLO loaded once per actor; ``track_gpus`` (a
    fraction: several trackers share a GPU) and ``track_concurrency`` actors;
-2. captioning: ``group`` tracked videos per call, whose tracks share DAM batches (``Worker.caption``);
-3. writing: each video's output folder (``Worker.write``); the driver appends each finished video's rows
+2. captioning: ``group`` tracked videos per call, whose tracks share DAM batches (``BatchWorker.caption``);
+3. writing: each video's output folder (``BatchWorker.write``); the driver appends each finished video's rows
    to the index as they stream out, so an interrupt loses only the videos in flight.
 
 Videos travel between stages pickled (the tracks with their masks, then with their captions), so the
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from videocap.batch.worker import BatchSettings, BatchVideo, Worker, one_line
+from videocap.batch.worker import BatchSettings, BatchVideo, BatchWorker, one_line
 from videocap.errors import UserError
 from videocap.pipeline import CaptionRun
 
@@ -115,7 +115,7 @@ def _threads(cpus: float) -> None:
 class _TrackStage:
     def __init__(self, settings: BatchSettings, cpus: float) -> None:
         _threads(cpus)
-        self.worker = Worker(settings, Path("."))
+        self.worker = BatchWorker(settings, Path("."))
 
     def __call__(self, row: dict) -> dict:
         try:
@@ -127,7 +127,7 @@ class _TrackStage:
 class _CaptionStage:
     def __init__(self, settings: BatchSettings, cpus: float) -> None:
         _threads(cpus)
-        self.worker = Worker(settings, Path("."))
+        self.worker = BatchWorker(settings, Path("."))
 
     def __call__(self, batch) -> dict:
         rows = batch.to_pylist()
@@ -143,7 +143,7 @@ class _CaptionStage:
 
 class _WriteStage:
     def __init__(self, settings: BatchSettings, out: str) -> None:
-        self.worker = Worker(settings, Path(out))
+        self.worker = BatchWorker(settings, Path(out))
 
     def __call__(self, row: dict) -> dict:
         video = pickle.loads(row["video"])

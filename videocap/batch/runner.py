@@ -6,7 +6,7 @@
   its content hash; ``is_complete`` tells whether its outputs are already there for that content and
   these settings.
 - ``run_batch`` runs the pending videos on the local engine (``jobs`` worker processes, each a
-  ``videocap.batch.worker.Worker`` with its models loaded once) or on Ray (``videocap.batch.on_ray``),
+  ``videocap.batch.worker.BatchWorker`` with its models loaded once) or on Ray (``videocap.batch.on_ray``),
   and records each finished video in the index (``videocap.batch.index``) as it finishes.
 
 A rerun skips the videos whose outputs are complete for the same content (SHA-256) and settings, and
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from videocap.segment import cache
 from videocap.batch.index import Index, track_rows, video_row
-from videocap.batch.worker import BatchSettings, BatchVideo, Rows, Worker, groups, one_line, output_files
+from videocap.batch.worker import BatchSettings, BatchVideo, Rows, BatchWorker, groups, one_line, output_files
 from videocap.caption.jobs import check_dam_available
 from videocap.errors import UserError
 from videocap.io.files import ensure_writable_dir, safe_name
@@ -222,7 +222,7 @@ def run_local(out: Path, videos: Sequence[BatchVideo], settings: BatchSettings, 
               record: Callable[[dict, list[dict]], None]) -> None:
     """The videos on ``jobs`` worker processes (in this process for one), each with its models loaded once."""
     if jobs <= 1:
-        worker = Worker(settings, out)
+        worker = BatchWorker(settings, out)
         for part in groups(videos, group):
             for rows in worker.run_group(part):
                 record(*rows)
@@ -237,7 +237,7 @@ def run_local(out: Path, videos: Sequence[BatchVideo], settings: BatchSettings, 
                 try:
                     results = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker died: its videos failed, the rest go on
-                    results = [Worker.failed_rows(settings, video, one_line(exc)) for video in futures[future]]
+                    results = [BatchWorker.failed_rows(settings, video, one_line(exc)) for video in futures[future]]
                 for rows in results:
                     record(*rows)
         except BaseException:
@@ -245,7 +245,7 @@ def run_local(out: Path, videos: Sequence[BatchVideo], settings: BatchSettings, 
             raise
 
 
-_WORKER: Worker | None = None
+_WORKER: BatchWorker | None = None
 
 
 def _start_worker(settings: BatchSettings, out: str, jobs: int, counter) -> None:
@@ -259,7 +259,7 @@ def _start_worker(settings: BatchSettings, out: str, jobs: int, counter) -> None
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
     gpus = torch.cuda.device_count()
     device = str(number % gpus) if gpus and settings.track.device is None else None
-    _WORKER = Worker(settings, Path(out), device)
+    _WORKER = BatchWorker(settings, Path(out), device)
 
 
 def _run_group(videos: list[BatchVideo]) -> list[Rows]:

@@ -1,4 +1,4 @@
-"""One process's share of a batch: a ``Worker`` holds the models (YOLO and DAM, loaded once, reused for
+"""One process's share of a batch: a ``BatchWorker`` holds the models (YOLO and DAM, loaded once, reused for
 every video) and runs a group of videos through the pipeline's steps: each video tracked, the tracks of the
 whole group captioned in shared DAM batches, then each video's folder written (exactly what ``caption``
 writes). One video's failure is its own: it is returned with its one-line error and the others go on.
@@ -21,6 +21,7 @@ from videocap.batch.index import track_rows, video_row
 from videocap.errors import UserError
 from videocap.outputs.writing import manifest_names
 from videocap.pipeline import CaptionRun, caption_runs, plan_captions, track_for_captions, write_run
+from videocap.pipeline.video import model_records
 from videocap.results import CaptionResult
 from videocap.settings import CaptionSettings, TrackSettings
 from videocap.segment.tracking import make_tracker
@@ -78,7 +79,7 @@ def shares_batches(settings: CaptionSettings) -> bool:
     return settings.temperature <= 0 or settings.seed is None
 
 
-class Worker:
+class BatchWorker:
     """The models of one process, loaded at first use and reused for every video after."""
 
     def __init__(self, settings: BatchSettings, out: Path, device: str | None = None) -> None:
@@ -89,6 +90,7 @@ class Worker:
             self.caption_settings = dataclasses.replace(settings.caption, device=device)
         self.tracker = None
         self.model = None
+        self.records: dict | None = None  # the models' provenance: the same for every video of the batch
 
     def track(self, video: BatchVideo) -> CaptionRun:
         started = time.perf_counter()
@@ -97,7 +99,9 @@ class Worker:
             self.tracker = make_tracker(self.track_settings)
         tracking, sha = track_for_captions(opened, self.track_settings, self.tracker, progress=False,
                                            use_cache=self.settings.use_cache)
-        return plan_captions(opened, tracking, sha, self.caption_settings, started)
+        if self.records is None:
+            self.records = model_records(self.track_settings, self.caption_settings)
+        return plan_captions(opened, tracking, sha, self.caption_settings, started, self.records)
 
     def caption(self, runs: list[CaptionRun]) -> dict[int, str]:
         """Caption the runs' tracks, in shared batches when ``shares_batches``; the errors, by position in

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+from collections.abc import Callable
 from collections.abc import Sequence
 
-from videocap.caption.jobs import CaptionJob, caption_jobs, keyframe_span
-from videocap.results import Caption, FrameRange
-from videocap.settings import CaptionSettings
+from videocap.caption.jobs import CaptionJob, caption_jobs, keyframe_span, load_dam, make_jobs
+from videocap.caption.keyframes import finish_tracks
+from videocap.results import Caption, CaptionResult, FrameRange, Track
+from videocap.settings import CaptionSettings, TrackSettings
 from videocap.io.video import Video
 
 
@@ -64,3 +67,46 @@ class CaptionWorker:
     def _caption(self, jobs: list[CaptionJob]) -> None:
         with self.video.read(keyframe_span(jobs, self.frame_range)) as frames:
             self.captions += caption_jobs(self.model, jobs, frames, self.settings, progress=False)
+
+
+class EarlyCaptions:
+    """Caption jobs of the tracks that have ended while tracking goes on (loading DAM at the first); ``finish``
+    puts the captions into the run's result as ``videocap.pipeline.caption_runs`` would."""
+
+    def __init__(self, video: Video, frame_range: FrameRange, model, settings: CaptionSettings,
+                 track_settings: TrackSettings) -> None:
+        self.frame_range, self.hold = frame_range, video.info.hold(frame_range.stride)
+        self.end_time = video.end_time(frame_range)
+        self.video, self.model, self.settings, self.track_settings = video, model, settings, track_settings
+        self.worker: CaptionWorker | None = None
+        self.tracked = False  # tracking ran (the tracks did not come from the cache)
+        self.load_seconds = 0.0
+
+    def submit(self, ended: list[Track]) -> None:
+        """The same kept tracks, keyframes and jobs as the end of tracking makes (``finish_tracks``)."""
+        self.tracked = True
+        jobs = make_jobs(finish_tracks(ended, self.track_settings), self.hold, self.end_time,
+                         self.settings.segment_seconds, self.track_settings)
+        if jobs and self.worker is None:
+            loaded = time.perf_counter()
+            self.model = self.model or load_dam(self.settings)  # beside the segmenter on the same device
+            self.load_seconds = round(time.perf_counter() - loaded, 3)
+            self.worker = CaptionWorker(self.model, self.video, self.frame_range, self.settings)
+        if jobs:
+            self.worker.submit(jobs)
+
+    def finish(self, result: CaptionResult, on_caption: Callable[[Track, Caption], None] | None) -> None:
+        """Wait for the last captions and record them in ``result`` (caption_seconds: the wait after tracking)."""
+        waited = time.perf_counter()
+        made = self.worker.finish() if self.worker else []
+        result.prompt_style = getattr(self.model, "prompt_style", None)
+        for job, caption in made:
+            job.track.captions.append(caption)
+            if on_caption is not None:
+                on_caption(job.track, caption)
+        if not made:
+            return
+        for track in result.tracks:
+            track.captions.sort(key=lambda c: c.start)
+        result.timing.update(dam_load_seconds=self.load_seconds, captioned_while_tracking=True,
+                             caption_seconds=round(time.perf_counter() - waited, 3), captions=len(made))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from videocap.results import Track
-from videocap.settings import KEYFRAME_METHODS
+from videocap.settings import KEYFRAME_METHODS, TrackSettings
 
 
 def _repeat(count: int, k: int) -> list[int]:
@@ -87,3 +87,17 @@ def select_keyframes(track: Track, k: int = 8, method: str = "uniform") -> list[
     if method == "quality":
         return quality_keyframes(track, k)
     raise ValueError(f"unknown keyframe method {method!r}; choose from {', '.join(KEYFRAME_METHODS)}")
+
+
+def keep_track(track: Track, settings: TrackSettings) -> bool:
+    """Short or weakly detected tracks are usually spurious (a passing misdetection, two objects merged)."""
+    return len(track.frames) >= settings.min_frames and track.mean_score >= settings.min_score
+
+
+def finish_tracks(tracks: list[Track], settings: TrackSettings) -> list[Track]:
+    """The tracks the settings keep, each given its keyframes: the one step between tracking and captioning,
+    whether the tracks ended during tracking or came whole from the cache."""
+    kept = [t for t in tracks if keep_track(t, settings)]
+    for track in kept:
+        track.keyframe_positions = select_keyframes(track, settings.keyframe_count, settings.keyframe_method)
+    return kept

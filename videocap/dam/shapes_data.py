@@ -20,8 +20,8 @@ from videocap.dam.examples import Example
 from videocap.synthetic import (
     COLOURS,
     SHAPES,
-    describe_object,
-    describe_still,
+    true_caption,
+    true_still_caption,
     make_clip,
     motion_words,
 )
@@ -50,7 +50,7 @@ def clip_examples(seed: int, num_frames: int = 8, clip_frames: int = 48, size: t
         examples.append(Example(
             frames=[clip.frames[t] for t in keyframes],
             masks=[clip.masks[t][obj.object_id].astype(np.uint8) * 255 for t in keyframes],
-            caption=describe_object(clip, obj.object_id, rng) if num_frames > 1 else describe_still(clip, obj.object_id, rng),
+            caption=true_caption(clip, obj.object_id, rng) if num_frames > 1 else true_still_caption(clip, obj.object_id, rng),
             attributes={"colour": list(COLOURS).index(obj.colour), "shape": SHAPES.index(obj.shape),
                         "motion": MOTIONS.index(motion_words(obj.velocity)),
                         "centres": np.clip(centres, -0.2, 1.2).tolist(), "seed": seed, "object_id": obj.object_id,

@@ -176,7 +176,7 @@ def visible_spans(track: Track, stride: int, hold: float) -> list[tuple[float, f
 
 def _track_data(result: CaptionResult, track: Track, thumbs: list[Thumbnail], files: dict[str, str]) -> dict:
     offset = result.start_time
-    hold = result.frame_range.stride / max(result.video.fps, 1e-6)
+    hold = result.hold
     spans = visible_spans(track, result.frame_range.stride, hold)
     return {
         "id": track.id, "class": track.class_name, "label": track.label, "colour": track.colour_hex,

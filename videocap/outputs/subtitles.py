@@ -185,7 +185,7 @@ class AssWriter:
         self.outline = self.style.padding
         self.inset = (self.outline + ASS_SLACK[0], self.outline + ASS_SLACK[1])  # from a block's corner to \pos
         self.gap = 4  # between an object and its caption
-        self.hold = result.frame_range.stride / max(info.fps, 1e-6)
+        self.hold = result.hold
         self.frame_gap = result.frame_range.stride
         self._events: list[AssEvent] | None = None
 

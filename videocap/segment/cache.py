@@ -1,9 +1,8 @@
 """A cache of tracking results, so that captioning again with other DAM settings does not track again.
 
-An entry is keyed by the video's content (SHA-256), the frame range, the segmenter, its model (a YOLO
-file's SHA-256, or its name when ultralytics resolves it; a SAM 3 folder's files' hashes, or its hub
-id), the classes (SAM 3's text prompts as given) and every setting that changes the
-tracks (confidence, image size, device, the ByteTrack configuration, videocap's version). Tracks are
+An entry is keyed by the video's content (SHA-256), the frame range, videocap's version and what the
+segmenter's registry entry names as its identity (``cache_identity``: its model, e.g. a YOLO file's
+SHA-256 or a SAM 3 folder's files' hashes, the classes and every setting that changes its tracks). Tracks are
 cached before the ``min_frames`` filter and keyframe selection, which are redone on every run.
 
 The cache lives in ``$VIDEOCAP_CACHE_DIR``, else ``$XDG_CACHE_HOME/videocap``, else
@@ -24,7 +23,6 @@ from pathlib import Path
 
 from videocap import __version__
 from videocap.io.files import atomic_write_chunks, encoded, iter_json
-from videocap.resources import BYTETRACK_CONFIG
 
 CHUNK = 1 << 20
 
@@ -75,17 +73,14 @@ def folder_identity(path_or_id: str) -> str:
     return f"sha256:{hashlib.sha256(listing.encode()).hexdigest()}"
 
 
-def tracking_key(video_sha256: str, start: int, end: int, stride: int, model: str, classes, conf: float,
-                 imgsz: int | None, device: str | None, segmenter: str = "yolo", sam3: str | None = None) -> str:
+def tracking_key(video_sha256: str, frame_range, segmenter_identity: dict) -> str:
+    """The cache key of a video range tracked by a segmenter whose model and settings ``segmenter_identity``
+    names (its registry entry's ``cache_identity``)."""
     parts = {
-        "video": video_sha256, "range": [start, end, stride], "segmenter": segmenter, "model": model_identity(model),
-        "classes": sorted({c.strip().lower() for c in classes}), "conf": conf, "imgsz": imgsz,
-        "device": device, "tracker": BYTETRACK_CONFIG.read_text(), "videocap": __version__,
+        "video": video_sha256, "range": [frame_range.start, frame_range.end, frame_range.stride],
+        **segmenter_identity, "videocap": __version__,
         "frames": "as displayed",  # tracks made before frames were turned by the display matrix differ
     }
-    if segmenter == "sam3":
-        # SAM 3 numbers objects in prompt order and reads the prompts' case: keep them as given.
-        parts.update(model=folder_identity(sam3), classes=[c.strip() for c in classes], tracker="sam3 streaming")
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -28,6 +28,7 @@ from videocap import checkpoints
 from videocap.errors import UserError
 from videocap.masks import BoxMask
 from videocap.io.video import Frame
+from videocap.segment.registry import Segmenter
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt"]  # configs, processor, tokenizer, weights
 
@@ -221,3 +222,25 @@ class Sam3Segmenter:
         return _masks_to_detections(np.asarray([masks[i] for i in order]).reshape(-1, height, width),
                                     [scores[i] for i in order], [names[i] for i in order],
                                     [-1] * len(order), 0, 0.0)
+
+
+# -- the registry entry (``videocap.segment.registry``) --
+
+def _cache_identity(settings) -> dict:
+    from videocap.segment.cache import folder_identity
+
+    # SAM 3 numbers objects in prompt order and reads the prompts' case: keep them as given.
+    return {"segmenter": "sam3", "model": folder_identity(settings.segmenter_model),
+            "classes": [c.strip() for c in settings.classes], "conf": settings.conf, "imgsz": settings.imgsz,
+            "device": settings.device, "tracker": "sam3 streaming"}
+
+
+SEGMENTER = Segmenter(
+    "sam3",
+    make_tracker=lambda settings: Sam3Tracker(settings.segmenter_model, settings.classes, settings.device),
+    make_photo_segmenter=lambda settings: Sam3Segmenter(settings.segmenter_model, settings.classes, settings.conf,
+                                                        settings.device),
+    cache_identity=_cache_identity,
+    model_record=checkpoints.provenance,
+    tracker_record=lambda: "sam3",
+)

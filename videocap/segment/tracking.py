@@ -1,8 +1,8 @@
 """The tracking stage: frames in, per-frame ``Detections`` with track ids out, collected into ``Track``s.
 
-Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here (YOLO-seg + ByteTrack,
-``videocap.segment.yolo.BatchedYoloTracker``, or SAM 3 with text prompts, ``videocap.segment.sam3.Sam3Tracker``); the
-stages above see only ``Detections`` and ``Track``s. A ``BatchTracker`` is given ``batch_size`` frames
+Any segmenter and tracker that follows the ``Tracker`` protocol plugs in here, named in
+``videocap.segment.registry`` (YOLO-seg + ByteTrack, SAM 3 with text prompts); the stages above see only
+``Detections`` and ``Track``s. A ``BatchTracker`` is given ``batch_size`` frames
 at a time (its detector runs on them at once; its tracker still goes frame by frame).
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 from videocap.segment.detections import Detections
 from videocap.io.framestore import FrameStore, StoredFrames
 from videocap.results import Track, TrackFrame
+from videocap.segment.registry import segmenter_entry
 from videocap.settings import ImageSettings, TrackSettings
 from videocap.io.video import Frame
 
@@ -44,24 +45,12 @@ class BatchTracker(Tracker, Protocol):
 
 def make_tracker(settings: TrackSettings) -> Tracker:
     """The tracker the settings name (the one place that builds one)."""
-    if settings.segmenter == "sam3":
-        from videocap.segment.sam3 import Sam3Tracker
-
-        return Sam3Tracker(settings.sam3, settings.classes, settings.device)
-    from videocap.segment.yolo import BatchedYoloTracker
-
-    return BatchedYoloTracker(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+    return segmenter_entry(settings.segmenter).make_tracker(settings)
 
 
 def make_segmenter(settings: ImageSettings) -> Callable[[np.ndarray], Detections]:
     """The photo segmenter the settings name: an image (RGB) in, its ``Detections`` out."""
-    if settings.segmenter == "sam3":
-        from videocap.segment.sam3 import Sam3Segmenter
-
-        return Sam3Segmenter(settings.sam3, settings.classes, settings.conf, settings.device)
-    from videocap.segment.yolo import YoloSegmenter
-
-    return YoloSegmenter(settings.model, settings.classes, settings.conf, settings.imgsz, settings.device)
+    return segmenter_entry(settings.segmenter).make_photo_segmenter(settings)
 
 
 class TrackBuilder:
@@ -114,6 +103,15 @@ def track_batches(frames: Iterable[Frame], tracker: Tracker) -> Iterator[list[De
         yield tracker.update_batch(chunk)
 
 
-def keep_track(track: Track, settings: TrackSettings) -> bool:
-    """Short or weakly detected tracks are usually spurious (a passing misdetection, two objects merged)."""
-    return len(track.frames) >= settings.min_frames and track.mean_score >= settings.min_score
+def photo_objects(detections: Detections) -> list[Track]:
+    """The photo's objects by descending score, numbered from 1 (empty masks dropped)."""
+    order = np.argsort(-detections.scores, kind="stable")
+    objects: list[Track] = []
+    for i in order:
+        mask = detections.masks[i]
+        if mask.area == 0:
+            continue
+        box = tuple(float(v) for v in detections.boxes[i])
+        frame = TrackFrame(0, 0.0, box, float(detections.scores[i]), mask)
+        objects.append(Track(len(objects) + 1, detections.class_names[i], [frame], [0]))
+    return objects

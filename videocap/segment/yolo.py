@@ -27,7 +27,7 @@ from videocap.segment.detections import Detections
 from videocap.errors import UserError
 from videocap.masks import BoxMask
 from videocap.resources import BYTETRACK_CONFIG
-from videocap.settings import DEFAULT_MODEL
+from videocap.segment.registry import SEGMENTERS, Segmenter
 from videocap.io.video import Frame
 
 WEIGHT_SUFFIXES = {".pt", ".yaml", ".onnx", ".engine", ".torchscript"}
@@ -142,7 +142,7 @@ class _Yolo:
 class YoloTracker(_Yolo):
     """Segments and tracks the chosen classes, one frame at a time (a ``videocap.segment.tracking.Tracker``)."""
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, classes: Iterable[str] = ("person",), conf: float = 0.1,
+    def __init__(self, model: str | Path = SEGMENTERS["yolo"].default_model, classes: Iterable[str] = ("person",), conf: float = 0.1,
                  imgsz: int | None = None, device: str | None = None, tracker_config: Path = BYTETRACK_CONFIG,
                  yolo=None) -> None:
         super().__init__(model, classes, conf, imgsz, device, yolo)
@@ -172,7 +172,7 @@ class BatchedYoloTracker(_Yolo):
     callback passes them, so the ids are those of frame-by-frame tracking (``YoloTracker``).
     """
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, classes: Iterable[str] = ("person",), conf: float = 0.1,
+    def __init__(self, model: str | Path = SEGMENTERS["yolo"].default_model, classes: Iterable[str] = ("person",), conf: float = 0.1,
                  imgsz: int | None = None, device: str | None = None, tracker_config: Path = BYTETRACK_CONFIG,
                  yolo=None, batch_size: int | None = None, half: bool | None = None) -> None:
         super().__init__(model, classes, conf, imgsz, device, yolo)
@@ -229,3 +229,31 @@ class YoloSegmenter(_Yolo):
         result = self.yolo.predict(image[..., ::-1], classes=self.class_ids, conf=self.conf, imgsz=self.imgsz,
                                    device=self.device, retina_masks=True, verbose=False)[0]
         return to_detections(result, 0, 0.0, tracked=False)
+
+
+# -- the registry entry (``videocap.segment.registry``) --
+
+def _tracker(settings) -> BatchedYoloTracker:
+    return BatchedYoloTracker(settings.segmenter_model, settings.classes, settings.conf, settings.imgsz,
+                              settings.device)
+
+
+def _photo_segmenter(settings) -> YoloSegmenter:
+    return YoloSegmenter(settings.segmenter_model, settings.classes, settings.conf, settings.imgsz, settings.device)
+
+
+def _cache_identity(settings) -> dict:
+    from videocap.segment.cache import model_identity
+
+    return {"segmenter": "yolo", "model": model_identity(settings.segmenter_model),
+            "classes": sorted({c.strip().lower() for c in settings.classes}), "conf": settings.conf,
+            "imgsz": settings.imgsz, "device": settings.device, "tracker": BYTETRACK_CONFIG.read_text()}
+
+
+def _tracker_record() -> dict:
+    import yaml
+
+    return yaml.safe_load(BYTETRACK_CONFIG.read_text(encoding="utf-8"))
+
+
+SEGMENTER = Segmenter("yolo", _tracker, _photo_segmenter, _cache_identity, checkpoints.provenance, _tracker_record)

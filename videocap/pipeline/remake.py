@@ -1,0 +1,71 @@
+"""Outputs made again from a run's ``captions.json`` (no model runs): the videos and subtitles, the subtitles
+alone, the report and contact sheets, and exports for tracking tools."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from videocap.io.files import ensure_writable_dir
+from videocap.io.staging import output_run
+from videocap.io.video import Video
+from videocap.outputs.exports import FORMATS, write_exports
+from videocap.outputs.report import write_report as write_report_files
+from videocap.outputs.writing import report_names, subtitle_names, write_outputs
+from videocap.outputs.writing import write_subtitles as write_subtitle_files
+from videocap.results import CaptionResult, read_captions
+
+
+def render_captions(captions_json: str | Path, video_path: str | Path | None = None, out_dir: str | Path | None = None,
+                    progress: bool = True, overlay: str | None = None) -> CaptionResult:
+    """The captioned MP4 and MKV and the subtitles again, from a ``captions.json`` (no model runs), as a new
+    set of outputs (a new run id) replacing the folder's previous one.
+
+    ``video_path`` replaces the source path recorded in the JSON (when the video has moved); ``overlay``
+    the recorded mask style.
+    """
+    result = read_captions(captions_json)
+    if overlay is not None:
+        result.settings = dataclasses.replace(result.settings, overlay=overlay)
+    if video_path is not None:
+        result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
+    video = Video(result.video.path)
+    with output_run(out_dir or Path(captions_json).parent) as staging:
+        write_outputs(result, staging, video, progress=progress)
+    return result
+
+
+def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None) -> CaptionResult:
+    """The subtitle files (.srt and .vtt per object, and the .ass) again, from a ``captions.json``."""
+    result = read_captions(captions_json)
+    with output_run(out_dir or Path(captions_json).parent) as staging:
+        write_subtitle_files(result, staging.folder)
+        staging.commit(subtitle_names(result))
+    return result
+
+
+def _captions_in(folder_or_json: str | Path) -> Path:
+    """A run's ``captions.json``: the path itself, or the one in the folder given."""
+    path = Path(folder_or_json)
+    return path / "captions.json" if path.is_dir() else path
+
+
+def write_report(folder_or_json: str | Path, video_path: str | Path | None = None) -> CaptionResult:
+    """``report.html`` and the contact sheets again, from a run's folder (or its ``captions.json``); the
+    keyframes are decoded from the source video (``video_path`` when it has moved)."""
+    captions_json = _captions_in(folder_or_json)
+    result = read_captions(captions_json)
+    video = Video(video_path) if video_path is not None else None
+    previous_sheets = list(result.outputs.get("contact_sheets", {}).values())
+    with output_run(captions_json.parent) as staging:
+        result.timing.update(write_report_files(result, staging.folder, video))
+        staging.commit(report_names(result), remove=previous_sheets)
+    return result
+
+
+def export_tracks(folder_or_json: str | Path, formats: tuple[str, ...] = FORMATS,
+                  out_dir: str | Path | None = None) -> list[Path]:
+    """A run's tracks as MOTChallenge text and/or YouTube-VIS JSON (see ``videocap.outputs.exports``)."""
+    captions_json = _captions_in(folder_or_json)
+    result = read_captions(captions_json)
+    return write_exports(result, ensure_writable_dir(out_dir or captions_json.parent), formats)
