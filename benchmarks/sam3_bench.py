@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
+from videocap.io.video import Frame
 from videocap.segment import sam3
 from videocap.segment.sam3 import Sam3Tracker
-from videocap.testing.sam3_random import save_random_sam3
 from videocap.synthetic import make_clip
-from videocap.io.video import Frame
+from videocap.testing.sam3_random import save_random_sam3
 
 
 def rss_mb() -> tuple[float, float]:

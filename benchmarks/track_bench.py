@@ -25,12 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from videocap.io.encode import ffmpeg_exe  # noqa: E402
+from videocap.io.video import probe  # noqa: E402
 from videocap.pipeline import track_video
-from videocap.settings import TrackSettings  # noqa: E402
 from videocap.resources import BYTETRACK_CONFIG  # noqa: E402
 from videocap.segment.tracking import make_tracker  # noqa: E402
-from videocap.segment.yolo import YoloTracker, load_yolo  # noqa: E402
-from videocap.io.video import probe  # noqa: E402
+from videocap.segment.yolo import load_yolo
+from videocap.settings import TrackSettings  # noqa: E402
+from videocap.testing.yolo_loop import YoloTracker  # noqa: E402
 
 SAMPLE = REPO / "samples" / "shapes.mp4"
 SAMPLE_MODEL = REPO / "videocap" / "data" / "models" / "shapes-yolo11n-seg.pt"

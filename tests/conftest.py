@@ -23,7 +23,7 @@ from support import (
 
 from videocap.pipeline import caption_video
 from videocap.resources import DEMO_DAM
-from videocap.segment.yolo import YoloTracker
+from videocap.testing.yolo_loop import YoloTracker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("VIDEOCAP_SHARED", REPO_ROOT.parent / "shared"))

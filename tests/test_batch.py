@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support import cache_dir_env
 
+from videocap.batch.index import Index
 from videocap.batch.runner import (
     BatchSettings,
     is_complete,
@@ -18,10 +19,9 @@ from videocap.batch.runner import (
     plan_batch,
     run_batch,
 )
-from videocap.batch.index import Index
 from videocap.cli import main
-from videocap.io.encode import H264Writer
 from videocap.errors import UserError
+from videocap.io.encode import H264Writer
 from videocap.pipeline import caption_video
 from videocap.resources import DEMO_CONFIG
 from videocap.settings import CaptionSettings, TrackSettings, load_config

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from videocap.resources import DEMO_YOLO
 from videocap.results import FrameRange
 from videocap.segment import cache, yolo
 from videocap.segment.registry import segmenter_entry
 from videocap.settings import TrackSettings
-from videocap.resources import DEMO_YOLO
 
 BASE = dict(classes=("circle",), segmenter_model=str(DEMO_YOLO), conf=0.1, imgsz=256, device="cpu")
 

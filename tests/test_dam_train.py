@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 
 from videocap.dam import DamModel
+from videocap.dam.datasets import encode_examples
 from videocap.dam.model import Prepared
 from videocap.dam.prompt import IMAGE_TOKEN_ID
 from videocap.dam.saving import save_pretrained
 from videocap.dam.shapes_data import MOTIONS, clip_examples, shape_examples
-from videocap.dam.datasets import encode_examples
 from videocap.dam.train import AuxHeads, TrainSettings, batch_loss, new_model, train
 from videocap.errors import UserError
 from videocap.synthetic import caption_words

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from videocap.cli import main
-from videocap.outputs.exports import MOT, YTVIS, mot_lines, write_exports, ytvis_json
 from videocap.io.files import write_json
 from videocap.masks import BoxMask
+from videocap.outputs.exports import MOT, YTVIS, mot_lines, write_exports, ytvis_json
 from videocap.resources import SAMPLE_TRUTH
 from videocap.results import (
     Caption,

@@ -9,9 +9,15 @@ import os
 
 import pytest
 
-from videocap.segment import cache
 from videocap.errors import UserError
-from videocap.io.files import atomic_write_text, ensure_writable_dir, iter_json, safe_name, write_json
+from videocap.io.files import (
+    atomic_write_text,
+    ensure_writable_dir,
+    iter_json,
+    safe_name,
+    write_json,
+)
+from videocap.segment import cache
 
 
 def test_atomic_write_leaves_no_partial_file_and_usual_permissions(tmp_path):

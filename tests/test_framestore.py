@@ -7,10 +7,10 @@ import pickle
 import numpy as np
 import pytest
 
-from videocap.segment.detections import Detections
 from videocap.io.framestore import FrameStore, StoredFrames
 from videocap.masks import BoxMask
 from videocap.results import Track, TrackFrame
+from videocap.segment.detections import Detections
 from videocap.segment.tracking import TrackBuilder
 
 

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from videocap.outputs.layout import ChainFont, clean_text, font_chain, font_runs, visual_runs
+from videocap.outputs.layout import (
+    ChainFont,
+    clean_text,
+    font_chain,
+    font_runs,
+    visual_runs,
+)
 from videocap.outputs.subtitles import ass_line, fonts_used
 
 SAMPLES = {"Arabic": "دائرة حمراء", "Hebrew": "עיגול אדום", "Devanagari": "लाल वृत्त", "Thai": "วงกลมสีแดง",

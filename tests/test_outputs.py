@@ -10,8 +10,8 @@ import webvtt
 from support import ffmpeg, hand_made_result, streams
 
 from videocap.cli import main
-from videocap.outputs.writing import write_outputs
 from videocap.io.video import VideoReader
+from videocap.outputs.writing import write_outputs
 
 NASTY = "Un {\\b1}cercle\\N --> rouge\n\n<b>gras</b> & 円形の物体\x07 fin"
 

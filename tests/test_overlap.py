@@ -6,8 +6,8 @@ import pytest
 
 from videocap.pipeline import caption_video
 from videocap.resources import DEMO_CONFIG, SAMPLE_VIDEO
-from videocap.settings import CaptionSettings, TrackSettings, load_config
 from videocap.segment.yolo import BatchedYoloTracker
+from videocap.settings import CaptionSettings, TrackSettings, load_config
 
 DEMO = load_config(DEMO_CONFIG)
 SHAPES = ("circle", "square", "triangle", "star")

@@ -20,10 +20,10 @@ from support import (
 )
 
 from videocap.cli import main
-from videocap.pipeline import caption_images, caption_video
-from videocap.settings import ImageSettings
 from videocap.io.video import VideoReader
+from videocap.pipeline import caption_images, caption_video
 from videocap.segment.yolo import YoloSegmenter
+from videocap.settings import ImageSettings
 
 
 def test_caption_writes_every_output(captioned):

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from videocap.io.encode import ffmpeg_exe
-from videocap.outputs.layout import font_path
 from videocap.masks import BoxMask
+from videocap.outputs.layout import font_path
 from videocap.outputs.placement import (
     Move,
     Rect,
@@ -27,8 +27,8 @@ from videocap.outputs.placement import (
     stack_panel,
 )
 from videocap.outputs.render import VideoOverlay
-from videocap.results import Caption, CaptionResult, Track
 from videocap.outputs.subtitles import AssWriter
+from videocap.results import Caption, CaptionResult, Track
 
 FRAME = (320, 240)
 BOX = Rect(100, 80, 140, 120)

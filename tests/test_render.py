@@ -11,11 +11,11 @@ from support import SAMPLE, audio_seconds, ffmpeg, streams
 
 from videocap.cli import main
 from videocap.errors import UserError
+from videocap.io.video import Video, VideoReader
 from videocap.masks import BoxMask
 from videocap.outputs.render import OUTLINE_TINT_ALPHA, DrawObject, Overlay, draw_mask
 from videocap.results import CaptionResult
 from videocap.settings import CaptionSettings
-from videocap.io.video import Video, VideoReader
 
 
 def result_colour(track):
@@ -57,8 +57,8 @@ def test_render_refuses_another_video(captioned, tmp_path, capsys):
 
 
 def test_interrupted_render_leaves_no_video(captioned, tmp_path, monkeypatch):
-    from videocap.outputs import writing as outputs
     from videocap.outputs import render
+    from videocap.outputs import writing as outputs
 
     result = CaptionResult.from_json(json.loads((captioned[1] / "captions.json").read_text()))
     calls = []

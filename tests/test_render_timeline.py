@@ -17,11 +17,11 @@ from clips import make_clip, read_code
 
 from videocap.caption.jobs import make_jobs
 from videocap.io.encode import ffmpeg_exe
+from videocap.io.video import Video
 from videocap.masks import BoxMask
 from videocap.outputs.writing import write_outputs
 from videocap.results import CaptionResult, Track, TrackFrame, TrackingResult
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.io.video import Video
 
 SIZE = (160, 120)
 VFR = "'if(lt(N,50),N/25,2+(N-50)/12.5)/TB'"  # 50 frames at 25/s, then 12.5/s: frame 50 at 2.00 s

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from videocap.cli import main
-from videocap.pipeline import caption_video
 from videocap.outputs.report import REPORT, write_batch_index
+from videocap.pipeline import caption_video
 from videocap.resources import SAMPLE_VIDEO
 from videocap.settings import CaptionSettings, TrackSettings, load_config
 

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from videocap.errors import UserError
+from videocap.io.video import Frame
+from videocap.masks import BoxMask
+from videocap.resources import DEMO_DAM
 from videocap.results import FrameRange
 from videocap.segment import cache
 from videocap.segment.registry import segmenter_entry
-from videocap.errors import UserError
-from videocap.masks import BoxMask
-from videocap.resources import DEMO_DAM
 from videocap.segment.sam3 import (
     Sam3Segmenter,
     Sam3Tracker,
@@ -31,11 +32,10 @@ from videocap.segment.sam3 import (
     prompts_of,
     resolve_sam3,
 )
-from videocap.testing.sam3_random import save_random_sam3, tiny_tokenizer
+from videocap.segment.tracking import TrackBuilder, make_segmenter
 from videocap.settings import ImageSettings, TrackSettings, load_config
 from videocap.synthetic import make_clip
-from videocap.segment.tracking import TrackBuilder, make_segmenter
-from videocap.io.video import Frame
+from videocap.testing.sam3_random import save_random_sam3, tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = ("circle", "square")

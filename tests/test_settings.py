@@ -6,8 +6,15 @@ import pytest
 
 from videocap.errors import UserError
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG, DEMO_DAM, DEMO_YOLO
-from videocap.settings import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, CaptionSettings,
-                               ImageSettings, TrackSettings, load_config)
+from videocap.settings import (
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
+    CaptionSettings,
+    ImageSettings,
+    TrackSettings,
+    load_config,
+)
 
 
 def test_demo_config_paths_resolve_against_the_config_folder(tmp_path, monkeypatch):

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from videocap.io.encode import H264Writer
-from videocap.testing.track_metrics import iou, score_tracking
 from videocap.pipeline import track_video
 from videocap.resources import DEMO_CONFIG
 from videocap.results import TrackingResult
 from videocap.settings import TrackSettings, load_config
 from videocap.synthetic import make_clip
-from videocap.segment.yolo import YoloTracker
+from videocap.testing.track_metrics import iou, score_tracking
+from videocap.testing.yolo_loop import YoloTracker
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "shapes.mp4"

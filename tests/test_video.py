@@ -9,9 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.io.encode import ffmpeg_exe
 from videocap.errors import UserError
-from videocap.io.video import FrameRange, VideoReader, import_decord, parse_position, probe
+from videocap.io.encode import ffmpeg_exe
+from videocap.io.video import (
+    FrameRange,
+    VideoReader,
+    import_decord,
+    parse_position,
+    probe,
+)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "shapes.mp4"
 

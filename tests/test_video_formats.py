@@ -12,10 +12,10 @@ import pytest
 from clips import ffmpeg_stderr, make_clip, read_code
 
 from videocap.io.encode import ffmpeg_exe
+from videocap.io.video import Video
 from videocap.outputs.writing import write_outputs
 from videocap.results import CaptionResult, TrackingResult
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.io.video import Video
 
 FRAMES = 30  # 1.2 s at 25 frames/s
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10"]

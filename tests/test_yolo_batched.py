@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocap.segment.detections import Detections
 from videocap.io.encode import H264Writer
+from videocap.io.video import Video
 from videocap.masks import BoxMask
 from videocap.resources import DEMO_CONFIG, SAMPLE_VIDEO
+from videocap.segment.detections import Detections
+from videocap.segment.tracking import BatchTracker, track_frames
+from videocap.segment.yolo import BatchedYoloTracker, box_masks
 from videocap.settings import load_config
 from videocap.synthetic import make_clip
-from videocap.segment.tracking import BatchTracker, track_frames
-from videocap.io.video import Video
-from videocap.segment.yolo import BatchedYoloTracker, YoloTracker, box_masks
+from videocap.testing.yolo_loop import YoloTracker
 
 DEMO = load_config(DEMO_CONFIG)
 SHAPES = ("circle", "square", "triangle", "star")

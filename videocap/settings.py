@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
+from videocap.checkpoints import config_value
 from videocap.errors import UserError
 from videocap.languages import check_language
-from videocap.checkpoints import config_value
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 from videocap.segment.registry import SEGMENTERS, check_segmenter
 

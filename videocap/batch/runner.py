@@ -24,15 +24,23 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from videocap.segment import cache
 from videocap.batch.index import Index, track_rows, video_row
-from videocap.batch.worker import BatchSettings, BatchVideo, Rows, BatchWorker, groups, one_line, output_files
+from videocap.batch.worker import (
+    BatchSettings,
+    BatchVideo,
+    BatchWorker,
+    Rows,
+    groups,
+    one_line,
+    output_files,
+)
 from videocap.caption.jobs import check_dam_available
 from videocap.errors import UserError
 from videocap.io.files import ensure_writable_dir, safe_name
 from videocap.outputs.writing import CAPTIONS_JSON
 from videocap.progress import progress_bar
 from videocap.results import read_captions
+from videocap.segment import cache
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
                   ".wmv", ".flv", ".3gp", ".ogv"}

@@ -19,13 +19,19 @@ from pathlib import Path
 from videocap import __version__
 from videocap.batch.index import track_rows, video_row
 from videocap.errors import UserError
+from videocap.io.video import Video
 from videocap.outputs.writing import manifest_names
-from videocap.pipeline import CaptionRun, caption_runs, plan_captions, track_for_captions, write_run
+from videocap.pipeline import (
+    CaptionRun,
+    caption_runs,
+    plan_captions,
+    track_for_captions,
+    write_run,
+)
 from videocap.pipeline.video import model_records
 from videocap.results import CaptionResult
-from videocap.settings import CaptionSettings, TrackSettings
 from videocap.segment.tracking import make_tracker
-from videocap.io.video import Video
+from videocap.settings import CaptionSettings, TrackSettings
 
 Rows = tuple[dict, list[dict]]  # a finished video's row and its tracks' rows
 

@@ -12,14 +12,19 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from videocap.caption.jobs import CaptionJob, caption_jobs, keyframe_span, load_dam, make_jobs
+from videocap.caption.jobs import (
+    CaptionJob,
+    caption_jobs,
+    keyframe_span,
+    load_dam,
+    make_jobs,
+)
 from videocap.caption.keyframes import finish_tracks
+from videocap.io.video import Video
 from videocap.results import Caption, CaptionResult, FrameRange, Track
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.io.video import Video
 
 
 class CaptionWorker:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videocap.errors import UserError
 from videocap.caption.keyframes import select_keyframes
 from videocap.checkpoints import memory_notes
+from videocap.errors import UserError
+from videocap.io.video import Frame
 from videocap.progress import progress_bar
 from videocap.results import Caption, FrameRange, Track, TrackFrame
 from videocap.settings import CaptionSettings, TrackSettings
-from videocap.io.video import Frame
 
 
 @dataclass

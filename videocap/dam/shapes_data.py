@@ -20,10 +20,10 @@ from videocap.dam.examples import Example
 from videocap.synthetic import (
     COLOURS,
     SHAPES,
-    true_caption,
-    true_still_caption,
     make_clip,
     motion_words,
+    true_caption,
+    true_still_caption,
 )
 
 MIN_PIXELS = 40

@@ -28,8 +28,8 @@ from types import TracebackType
 
 import numpy as np
 
-from videocap.io.encode import ffmpeg_exe
 from videocap.errors import UserError
+from videocap.io.encode import ffmpeg_exe
 from videocap.results import FrameRange, VideoInfo
 
 #: Seconds without a decoded frame before the reader gives up (guards decoder hangs).

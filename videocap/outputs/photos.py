@@ -15,6 +15,7 @@ from videocap.outputs.layout import TextStyle
 from videocap.outputs.render import DrawObject, Overlay
 from videocap.results import Track
 
+
 def annotate(image: np.ndarray, objects: list[Track], overlay_style: str = "outline") -> np.ndarray:
     """The photo with every object's mask (drawn in ``overlay_style``), box, label and whole caption."""
     height, width = image.shape[:2]

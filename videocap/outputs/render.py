@@ -24,14 +24,14 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from videocap.io.encode import H264Writer
 from videocap.errors import UserError
-from videocap.outputs.layout import TextStyle, page_at
+from videocap.io.encode import H264Writer
+from videocap.io.video import Video
 from videocap.masks import BoxMask
+from videocap.outputs.layout import TextStyle, page_at
 from videocap.outputs.placement import Rect, panel_on_right, place_block, stack_panel
 from videocap.progress import progress_bar
 from videocap.results import CaptionResult, FrameRange
-from videocap.io.video import Video
 
 MASK_ALPHA = 0.45  # the "tint" overlay
 OUTLINE_TINT_ALPHA = 0.12  # the light tint under the "outline" overlay

@@ -25,16 +25,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from videocap import __version__
+from videocap.checkpoints import local_model_path, model_record
 from videocap.errors import UserError
 from videocap.io.files import atomic_write_bytes, atomic_write_text, safe_name
-from videocap.outputs.photos import encode_photo
+from videocap.io.video import Video
 from videocap.outputs.layout import load_font, wrap
-from videocap.checkpoints import local_model_path, model_record
+from videocap.outputs.photos import encode_photo
 from videocap.outputs.render import draw_mask
+from videocap.outputs.subtitles import track_cues, vtt_document
 from videocap.resources import REPORT_DIR
 from videocap.results import CaptionResult, FrameRange, Track, TrackFrame
-from videocap.outputs.subtitles import track_cues, vtt_document
-from videocap.io.video import Video
 
 REPORT = "report.html"
 BATCH_INDEX = "index.html"

@@ -21,8 +21,21 @@ import math
 import re
 from dataclasses import dataclass
 
-from videocap.outputs.layout import FONT_NAME, TextStyle, clean_text, font_chain, font_runs, load_font
-from videocap.outputs.placement import Move, Rect, panel_on_right, place_block, stack_panel
+from videocap.outputs.layout import (
+    FONT_NAME,
+    TextStyle,
+    clean_text,
+    font_chain,
+    font_runs,
+    load_font,
+)
+from videocap.outputs.placement import (
+    Move,
+    Rect,
+    panel_on_right,
+    place_block,
+    stack_panel,
+)
 from videocap.results import CaptionResult, Track, TrackFrame
 
 ASS_CHUNK_SECONDS = 0.4  # a caption's position is updated (\move) at least this often

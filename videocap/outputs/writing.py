@@ -21,17 +21,28 @@ import tempfile
 import time
 from pathlib import Path
 
-from videocap.io.encode import ffmpeg_exe
 from videocap.errors import UserError
-from videocap.io.files import atomic_write_bytes, atomic_write_text, safe_name, write_json
+from videocap.io.encode import ffmpeg_exe
+from videocap.io.files import (
+    atomic_write_bytes,
+    atomic_write_text,
+    safe_name,
+    write_json,
+)
+from videocap.io.staging import Staging, output_run, plain_name
+from videocap.io.video import Video
 from videocap.outputs.photos import annotate, encode_photo
-from videocap.progress import fault_point
 from videocap.outputs.render import render_video
 from videocap.outputs.report import write_report
+from videocap.outputs.subtitles import (
+    AssWriter,
+    fonts_used,
+    srt_document,
+    track_cues,
+    vtt_document,
+)
+from videocap.progress import fault_point
 from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
-from videocap.io.staging import Staging, output_run, plain_name
-from videocap.outputs.subtitles import AssWriter, fonts_used, srt_document, track_cues, vtt_document
-from videocap.io.video import Video
 
 CAPTIONS_JSON = "captions.json"
 VIDEO = "captioned.mp4"

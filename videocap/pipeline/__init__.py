@@ -13,9 +13,21 @@ video -> detections -> tracks -> keyframes -> captions -> outputs:
 
 from videocap.pipeline.describe import describe_region
 from videocap.pipeline.photos import caption_images
-from videocap.pipeline.remake import export_tracks, render_captions, write_report, write_subtitles
+from videocap.pipeline.remake import (
+           export_tracks,
+           render_captions,
+           write_report,
+           write_subtitles,
+)
 from videocap.pipeline.tracks import track_video, write_tracks
-from videocap.pipeline.video import CaptionRun, caption_runs, caption_video, plan_captions, track_for_captions, write_run
+from videocap.pipeline.video import (
+           CaptionRun,
+           caption_runs,
+           caption_video,
+           plan_captions,
+           track_for_captions,
+           write_run,
+)
 
 __all__ = ["CaptionRun", "caption_images", "caption_runs", "caption_video", "describe_region", "export_tracks",
            "plan_captions", "render_captions", "track_for_captions", "track_video", "write_report", "write_run",

@@ -15,7 +15,13 @@ from videocap.progress import progress_bar
 from videocap.results import FrameRange, Track, TrackingResult
 from videocap.segment import cache
 from videocap.segment.registry import segmenter_entry
-from videocap.segment.tracking import BatchTracker, TrackBuilder, Tracker, make_tracker, track_batches
+from videocap.segment.tracking import (
+    BatchTracker,
+    TrackBuilder,
+    Tracker,
+    make_tracker,
+    track_batches,
+)
 from videocap.settings import TrackSettings
 
 OnEnded = Callable[[list[Track]], None]

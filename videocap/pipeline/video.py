@@ -15,7 +15,14 @@ from pathlib import Path
 
 from videocap import checkpoints
 from videocap.caption.early import EarlyCaptions
-from videocap.caption.jobs import CaptionJob, caption_videos, check_dam_available, keyframe_span, load_dam, make_jobs
+from videocap.caption.jobs import (
+    CaptionJob,
+    caption_videos,
+    check_dam_available,
+    keyframe_span,
+    load_dam,
+    make_jobs,
+)
 from videocap.io.staging import Staging, check_not_in_use, output_run
 from videocap.io.video import Frame, Video
 from videocap.outputs.writing import write_outputs

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from videocap.segment.detections import Detections
 from videocap import checkpoints
 from videocap.errors import UserError
-from videocap.masks import BoxMask
 from videocap.io.video import Frame
+from videocap.masks import BoxMask
+from videocap.segment.detections import Detections
 from videocap.segment.registry import Segmenter
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt"]  # configs, processor, tokenizer, weights

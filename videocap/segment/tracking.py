@@ -14,12 +14,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from videocap.segment.detections import Detections
 from videocap.io.framestore import FrameStore, StoredFrames
+from videocap.io.video import Frame
 from videocap.results import Track, TrackFrame
+from videocap.segment.detections import Detections
 from videocap.segment.registry import segmenter_entry
 from videocap.settings import ImageSettings, TrackSettings
-from videocap.io.video import Frame
 
 
 class Tracker(Protocol):

@@ -1,8 +1,7 @@
 """Ultralytics YOLO-seg at the edge: loading, class names, and its results as ``Detections``.
 
-``YoloTracker`` segments and tracks (ByteTrack, ``bytetrack.yaml`` named explicitly since
-ultralytics' default tracker changes between releases) one frame at a time, fed from videocap's own
-decoder with ``persist=True`` so the tracker state carries across frames. ``BatchedYoloTracker`` runs
+ByteTrack is named explicitly (``bytetrack.yaml``) since ultralytics' default tracker changes between
+releases. ``BatchedYoloTracker`` runs
 the detector over several frames at once and feeds its results to its own ByteTrack one frame at a
 time, in order, as ultralytics' ``track()`` does (its tracking callback): the same ids as frame by
 frame, which ultralytics' own batched ``track()`` does not give. ``YoloSegmenter`` segments single
@@ -23,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from videocap import checkpoints
-from videocap.segment.detections import Detections
 from videocap.errors import UserError
+from videocap.io.video import Frame
 from videocap.masks import BoxMask
 from videocap.resources import BYTETRACK_CONFIG
+from videocap.segment.detections import Detections
 from videocap.segment.registry import SEGMENTERS, Segmenter
-from videocap.io.video import Frame
 
 WEIGHT_SUFFIXES = {".pt", ".yaml", ".onnx", ".engine", ".torchscript"}
 
@@ -120,7 +119,7 @@ def box_masks(masks, boxes: np.ndarray) -> tuple[BoxMask, ...]:
     return tuple(out)
 
 
-class _Yolo:
+class YoloModel:
     """A loaded YOLO-seg model with the classes to keep and the inference size."""
 
     def __init__(self, model: str | Path, classes: Iterable[str], conf: float, imgsz: int | None,
@@ -139,37 +138,12 @@ class _Yolo:
         self.class_ids = class_ids_for(self.names, classes)
 
 
-class YoloTracker(_Yolo):
-    """Segments and tracks the chosen classes, one frame at a time (a ``videocap.segment.tracking.Tracker``)."""
-
-    def __init__(self, model: str | Path = SEGMENTERS["yolo"].default_model, classes: Iterable[str] = ("person",), conf: float = 0.1,
-                 imgsz: int | None = None, device: str | None = None, tracker_config: Path = BYTETRACK_CONFIG,
-                 yolo=None) -> None:
-        super().__init__(model, classes, conf, imgsz, device, yolo)
-        self.tracker_config = str(tracker_config)
-
-    def reset(self) -> None:
-        """Forget all tracks, e.g. before another video (ids start again from 1)."""
-        predictor = getattr(self.yolo, "predictor", None)
-        for tracker in getattr(predictor, "trackers", None) or []:
-            tracker.reset()
-
-    def update(self, frame: Frame) -> Detections:
-        """Segment and track one frame (RGB); call in frame order."""
-        result = self.yolo.track(
-            frame.image[..., ::-1],  # ultralytics takes numpy frames as BGR
-            persist=True, tracker=self.tracker_config, classes=self.class_ids, conf=self.conf, imgsz=self.imgsz,
-            device=self.device, retina_masks=True, verbose=False,
-        )[0]
-        return to_detections(result, frame.index, frame.time, tracked=True)
-
-
-class BatchedYoloTracker(_Yolo):
+class BatchedYoloTracker(YoloModel):
     """Segments ``batch_size`` frames per detector call (half precision on a GPU), then tracks them with
     ByteTrack one frame at a time, in order (a ``videocap.segment.tracking.BatchTracker``).
 
     Only the detector is batched: each frame's detections reach the tracker as ultralytics' tracking
-    callback passes them, so the ids are those of frame-by-frame tracking (``YoloTracker``).
+    callback passes them, so the ids are those of frame-by-frame tracking (``videocap.testing.yolo_loop.YoloTracker``).
     """
 
     def __init__(self, model: str | Path = SEGMENTERS["yolo"].default_model, classes: Iterable[str] = ("person",), conf: float = 0.1,
@@ -222,7 +196,7 @@ def _on_gpu(device: str | None) -> bool:
     return torch.cuda.is_available() and (device is None or str(device).lower() not in ("cpu", "mps"))
 
 
-class YoloSegmenter(_Yolo):
+class YoloSegmenter(YoloModel):
     """YOLO-seg on single photos (no tracking): objects by descending score."""
 
     def __call__(self, image: np.ndarray) -> Detections:
