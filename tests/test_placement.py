@@ -18,12 +18,14 @@ from videocap.io.encode import ffmpeg_exe
 from videocap.masks import BoxMask
 from videocap.outputs.layout import font_path
 from videocap.outputs.placement import (
+    CaptionBlock,
     Move,
     Rect,
     meet,
     overlaps,
     panel_on_right,
     place_block,
+    place_captions,
     stack_panel,
 )
 from videocap.outputs.render import VideoOverlay
@@ -136,6 +138,38 @@ def test_full_panel_ends_with_more_and_nothing_overlaps():
     assert len(stack_panel(sizes[:3], FRAME, True, 4, more_size).entries) == 3  # the last needs no "+N more"
     tall = stack_panel([(60, 300), (60, 20)], FRAME, True, 4, more_size)
     assert tall.entries == [Rect(256, 4, 316, 304)] and tall.more is not None  # the first is always shown
+
+
+# -- place_captions: near, else the panel, until stable --
+
+def test_crowded_captions_go_to_the_panel_until_the_rest_fit_near():
+    """Three wide captions fit nowhere near; the panel they make pushes one near caption to its object's left
+    and the other (whose only spot reached into the panel) into the panel too, which then holds two and a
+    "+3 more"."""
+    corner = Rect(10, 200, 20, 210)  # out of the way: the wide captions' objects
+    wide = CaptionBlock(corner, (400, 30), (60, 70))
+    pushed_aside = CaptionBlock(Rect(260, 20, 300, 60), (60, 30), (60, 70))  # below, until the panel is there
+    pushed_out = CaptionBlock(Rect(40, 100, 80, 140), (180, 135), (60, 70))  # right only, into the panel's 2nd slot
+    captions = [wide, pushed_aside, pushed_out, wide, wide, wide]
+    layout = place_captions(captions, FRAME, [], [], 4, True, more_size)
+    assert list(layout.near) == [1] and layout.near[1].side == "left" and layout.near[1].rect == Rect(196, 20, 256, 50)
+    assert layout.panel == {0: Rect(256, 4, 316, 74), 2: Rect(256, 78, 316, 148)}
+    assert layout.hidden == [3, 4, 5] and layout.more == Rect(271, 152, 316, 172)  # more_size(3): 45 x 20
+    rects = [spot.rect for spot in layout.near.values()] + list(layout.panel.values()) + [layout.more]
+    assert all(r.inside(FRAME) for r in rects)
+    assert not any(overlaps(a, b) for n, a in enumerate(rects) for b in rects[n + 1:])
+
+
+def test_place_captions_near_objects_clear_of_labels_each_other_and_bystanders():
+    label_below = Rect(100, 124, 160, 154)
+    first = CaptionBlock(BOX, SIZE, SIZE, label_height=12)  # below is taken by a label: above, over its own label
+    second = CaptionBlock(Move(Rect(200, 20, 240, 60), Rect(210, 20, 250, 60)), SIZE, SIZE, prefer="left")
+    layout = place_captions([first, second], FRAME, [label_below], [Rect(130, 0, 160, 30)], 4, True, more_size)
+    assert layout.panel == {} and layout.hidden == [] and layout.more is None
+    assert layout.near[0].side == "above" and layout.near[0].rect == Rect(100, 34, 160, 64)
+    # Its preferred left side would cover the first caption (and the bystander): below, moving with its object.
+    assert layout.near[1].side == "below"
+    assert layout.near[1].move == Move(Rect(200, 64, 260, 94), Rect(210, 64, 270, 94))
 
 
 # -- scenes --

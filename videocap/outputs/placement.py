@@ -1,7 +1,8 @@
 """Where a caption block goes: next to its object, clear of other captions, labels and objects.
 
-The burned-in video (``render.Overlay``) and the ASS subtitles (``subtitles.AssWriter``) both place
-their caption blocks with :func:`place_block`, so the two follow one set of rules:
+The burned-in video (``render.Overlay``) and the ASS subtitles (``subtitles.AssWriter``) both measure
+their caption blocks and hand them to :func:`place_captions`, which places each with :func:`place_block`
+or in the side panel, so the two follow one set of rules:
 
 - the sides are tried in the order below, above, right, left, the side chosen last time first (a
   caption does not jump from side to side while its first side still fits);
@@ -13,7 +14,8 @@ their caption blocks with :func:`place_block`, so the two follow one set of rule
 The side panel (:func:`stack_panel`) is a column of captions down one side of the frame, the side with
 fewer objects (:func:`panel_on_right`), each with its object's label as its first line; when the column
 cannot hold them all, a "+N more" block stands for the rest. Captions placed next to their objects keep
-clear of the panel, which may send more of them into it.
+clear of the panel, which may send more of them into it: :func:`place_captions` repeats the placement
+until no more go to the panel.
 
 A block can also move (an ASS ``\\move``) with its object over a stretch of time, from next to the
 object's box at the start to the same side of its box at the end, in a straight line at constant speed;
@@ -78,14 +80,18 @@ class Move:
     end: Rect
 
 
+def as_move(r: Rect | Move) -> Move:
+    """``r`` as a :class:`Move`: a still rectangle moves from itself to itself."""
+    return r if isinstance(r, Move) else Move(r, r)
+
+
 def meet(a: Rect | Move, b: Rect | Move) -> bool:
     """Whether two rectangles, still or moving over the same stretch of time, ever share a pixel.
 
     Each of the four conditions of :func:`overlaps` is linear in the time ``t`` (0 to 1 over the stretch):
     they meet when some ``t`` in [0, 1] meets all four.
     """
-    a = a if isinstance(a, Move) else Move(a, a)
-    b = b if isinstance(b, Move) else Move(b, b)
+    a, b = as_move(a), as_move(b)
     low, high = 0.0, 1.0  # t must lie in [0, 1], strictly above every ``after`` and below every ``before``
     after, before = -math.inf, math.inf
     for first, second in ((a, b), (b, a)):  # first.x0 < second.x1 and first.y0 < second.y1
@@ -215,3 +221,71 @@ def stack_panel(sizes: Sequence[tuple[int, int]], frame_size: tuple[int, int], r
         entries.append(at(size, y))
         y += size[1] + margin
     return Panel(entries, None)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionBlock:
+    """A caption to place, as its caller measured it: its object's box (a :class:`Move` over a stretch of
+    time, or still), its block's (width, height) next to the object and in the side panel (where it may
+    also hold the label), and the object's label height and last side for :func:`place_block`."""
+
+    box: Rect | Move
+    near_size: tuple[int, int]
+    panel_size: tuple[int, int]
+    label_height: int = 0
+    prefer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where :func:`place_captions` put each caption, by its position in the list it was given."""
+
+    near: dict[int, Placement]  # next to its object
+    panel: dict[int, Rect]  # in the side panel
+    hidden: list[int]  # in neither: the panel's "+N more" block stands for them (N = len(hidden))
+    more: Rect | None  # where that block goes, when there are hidden captions
+
+
+def place_captions(captions: Sequence[CaptionBlock], frame_size: tuple[int, int], occupied: Sequence[Rect | Move],
+                   bystanders: Sequence[Rect | Move], gap: int, panel_right: bool,
+                   more_size: Callable[[int], tuple[int, int]]) -> Layout:
+    """Every caption next to its object where one fits (in order, each clear of those before it), the rest in
+    the side panel (:func:`stack_panel`, on the right when ``panel_right``), with a "+N more" block of
+    ``more_size(N)`` when the panel is full; no two of them share a pixel.
+
+    ``occupied``: what no caption may cover (labels); ``bystanders``: the objects without a caption, avoided
+    like the captions' objects when possible. ``gap``: pixels between an object and its block, and around the
+    panel's blocks. Each block's ``prefer`` is its side in the frame (or stretch) before: the caller keeps
+    the sides in ``near``, not those of a pass that sent more captions to the panel.
+    """
+    in_panel: list[int] = []
+    while True:  # the panel only grows, so this ends
+        panel = stack_panel([captions[n].panel_size for n in in_panel], frame_size, panel_right, gap, more_size)
+        taken = [*occupied, *panel.entries, *([panel.more] if panel.more else [])]
+        near, misfits = _place_near(captions, in_panel, frame_size, taken, bystanders, gap)
+        if not misfits:
+            return Layout(near, dict(zip(in_panel, panel.entries)), in_panel[len(panel.entries):], panel.more)
+        in_panel = sorted(in_panel + misfits)  # a bigger panel may cover spots found this pass: place again
+
+
+def _place_near(captions: Sequence[CaptionBlock], skip: list[int], frame_size: tuple[int, int],
+                occupied: list[Rect | Move], bystanders: Sequence[Rect | Move],
+                gap: int) -> tuple[dict[int, Placement], list[int]]:
+    """The captions (all but ``skip``) next to their objects, in order, each clear of ``occupied`` and of those
+    placed before it; and those that fit nowhere."""
+    placed = list(occupied)
+    paths = [as_move(caption.box) for caption in captions]
+    near: dict[int, Placement] = {}
+    misfits: list[int] = []
+    for n, caption in enumerate(captions):
+        if n in skip:
+            continue
+        others = [path for i, path in enumerate(paths) if i != n] + list(bystanders)
+        spot = place_block(caption.near_size, paths[n].start, frame_size, placed, others, gap,
+                           label_height=caption.label_height, prefer=caption.prefer, box_end=paths[n].end)
+        if spot is None:
+            misfits.append(n)
+            continue
+        near[n] = spot
+        placed.append(spot.move)
+    return near, misfits

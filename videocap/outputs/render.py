@@ -29,7 +29,12 @@ from videocap.io.encode import H264Writer
 from videocap.io.video import Video
 from videocap.masks import BoxMask
 from videocap.outputs.layout import TextStyle, page_at
-from videocap.outputs.placement import Rect, panel_on_right, place_block, stack_panel
+from videocap.outputs.placement import (
+    CaptionBlock,
+    Rect,
+    panel_on_right,
+    place_captions,
+)
 from videocap.progress import progress_bar
 from videocap.results import CaptionResult, FrameRange
 
@@ -93,18 +98,25 @@ class Overlay:
         self.thickness = max(1, round(min(size) / 240))
         self.margin = max(2, self.style.padding)
         self._bitmaps: dict = {}
+        self._panel_sizes: dict = {}  # ("panel", object key, page key) -> its caption block's size in the side panel
         self._choice: dict = {}  # object key -> last placement side, kept while it still fits (no flicker)
         self.caption_rects: list[Rect] = []  # where the last draw() put caption boxes (near objects and in the panel)
         self.label_rects: list[Rect] = []  # and the labels
 
     # -- bitmaps --
 
+    def _block_size(self, lines: list[str], label: str | None = None) -> tuple[int, int]:
+        """Width and height of the box ``_text_block`` draws around ``lines`` (under ``label``)."""
+        style = self.style
+        widths = [style.font.getlength(line) for line in lines] + ([style.label_font.getlength(label)] if label else [])
+        width = max(widths + [0])
+        rows = len(lines) + (1 if label else 0)
+        return int(width) + 2 * style.padding + 2, rows * style.line_height + 2 * style.padding
+
     def _text_block(self, lines: list[str], colour: tuple[int, int, int], label: str | None = None) -> np.ndarray:
         style = self.style
         font, label_font = style.font, style.label_font
-        width = max([font.getlength(line) for line in lines] + ([label_font.getlength(label)] if label else [0]))
-        rows = len(lines) + (1 if label else 0)
-        size = (int(width) + 2 * style.padding + 2, rows * style.line_height + 2 * style.padding)
+        size = self._block_size(lines, label)
         img = Image.new("RGBA", size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(img)
         draw.rounded_rectangle((0, 0, size[0] - 1, size[1] - 1), radius=style.padding, fill=(16, 16, 16, BOX_ALPHA),
@@ -137,10 +149,19 @@ class Overlay:
             self._bitmaps[key] = self._text_block(obj.lines, obj.colour, obj.label if with_label else None)
         return self._bitmaps[key]
 
+    def _panel_size(self, obj: DrawObject) -> tuple[int, int]:
+        """The size of the object's caption block in the side panel (under its label), measured without drawing
+        it: most captions are placed near their objects and never need that bitmap."""
+        key = ("panel", obj.key, obj.page_key)  # keyed like _bitmaps, for forget()
+        if key not in self._panel_sizes:
+            self._panel_sizes[key] = self._block_size(obj.lines, obj.label)
+        return self._panel_sizes[key]
+
     def forget(self, key: Hashable) -> None:
-        """Drop the cached bitmaps of an object that will not be seen again."""
-        for cache_key in [k for k in self._bitmaps if k[1] == key]:
-            del self._bitmaps[cache_key]
+        """Drop the cached bitmaps and sizes of an object that will not be seen again."""
+        for cache in (self._bitmaps, self._panel_sizes):
+            for cache_key in [k for k in cache if k[1] == key]:
+                del cache[cache_key]
         self._choice.pop(key, None)
 
     # -- drawing --
@@ -163,59 +184,30 @@ class Overlay:
                 y = int(max(obj.box[1], 0))
             blit(out, bitmap, x, y)
             labels.append(Rect.at(x, y, (bw, bh)))
-        # Captions that fit nowhere near their objects go to the side panel; the captions placed near
-        # objects keep clear of the panel too, which may push more of them into it (it only grows).
-        in_panel: list[int] = []
-        while True:
-            panel = self._panel_layout([objects[n] for n in in_panel], objects)
-            spots, misfits = self._place_captions(objects, in_panel, labels + [r for _, r in panel])
-            if not misfits:
-                break
-            in_panel = sorted(in_panel + misfits)
-        for bitmap, rect in spots.values():
+        captions = self._place_captions(objects, labels)
+        for bitmap, rect in captions:
             blit(out, bitmap, rect.x0, rect.y0)
-        for bitmap, rect in panel:
-            blit(out, bitmap, rect.x0, rect.y0)
-        self.caption_rects = [rect for _, rect in spots.values()] + [rect for _, rect in panel]
+        self.caption_rects = [rect for _, rect in captions]
         self.label_rects = labels
         return out
 
-    def _place_captions(self, objects: list[DrawObject], skip: list[int],
-                        occupied: list[Rect]) -> tuple[dict[int, tuple[np.ndarray, Rect]], list[int]]:
-        """Caption blocks next to their objects (all but ``skip``), in order; and those that fit nowhere."""
-        occupied = list(occupied)
-        boxes = [Rect.of(obj.box) for obj in objects]
-        spots: dict[int, tuple[np.ndarray, Rect]] = {}
-        misfits: list[int] = []
-        for n, obj in enumerate(objects):
-            if not obj.lines or n in skip:
-                continue
-            bitmap = self._caption(obj, with_label=False)
-            others = [b for i, b in enumerate(boxes) if i != n]
-            spot = place_block((bitmap.shape[1], bitmap.shape[0]), boxes[n], (self.width, self.height), occupied,
-                               others, self.margin, label_height=self._label(obj).shape[0],
-                               prefer=self._choice.get(obj.key))
-            if spot is None:
-                misfits.append(n)
-                continue
-            self._choice[obj.key] = spot.side
-            spots[n] = (bitmap, spot.rect)
-            occupied.append(spot.rect)
-        return spots, misfits
-
-    def _panel_layout(self, entries: list[DrawObject], objects: list[DrawObject]) -> list[tuple[np.ndarray, Rect]]:
-        """Captions that fit nowhere near their objects, in the side panel (``stack_panel``): each bitmap and
-        where it goes, a "+N more" box last when the column cannot hold them all."""
-        if not entries:
-            return []
-        bitmaps = [self._caption(obj, with_label=True) for obj in entries]
-        panel = stack_panel([(b.shape[1], b.shape[0]) for b in bitmaps], (self.width, self.height),
-                            panel_on_right([(o.box[0] + o.box[2]) / 2 for o in objects], self.width), self.margin,
-                            lambda count: self._more(count).shape[1::-1])
-        layout = list(zip(bitmaps, panel.entries))
-        if panel.more is not None:
-            layout.append((self._more(len(entries) - len(panel.entries)), panel.more))
-        return layout
+    def _place_captions(self, objects: list[DrawObject], labels: list[Rect]) -> list[tuple[np.ndarray, Rect]]:
+        """Each caption's bitmap and where it goes (``place_captions``): next to its object, else in the side
+        panel under its label; the panel's "+N more" box last when the column cannot hold them all."""
+        captioned = [obj for obj in objects if obj.lines]
+        blocks = [CaptionBlock(Rect.of(obj.box), self._caption(obj, with_label=False).shape[1::-1],
+                               self._panel_size(obj), self._label(obj).shape[0], self._choice.get(obj.key))
+                  for obj in captioned]
+        layout = place_captions(blocks, (self.width, self.height), labels,
+                                [Rect.of(obj.box) for obj in objects if not obj.lines], self.margin,
+                                panel_on_right([(o.box[0] + o.box[2]) / 2 for o in objects], self.width),
+                                lambda count: self._more(count).shape[1::-1])
+        self._choice.update((captioned[n].key, spot.side) for n, spot in layout.near.items())
+        drawn = [(self._caption(captioned[n], with_label=False), spot.rect) for n, spot in layout.near.items()]
+        drawn += [(self._caption(captioned[n], with_label=True), rect) for n, rect in layout.panel.items()]
+        if layout.more is not None:
+            drawn.append((self._more(len(layout.hidden)), layout.more))
+        return drawn
 
     def _more(self, count: int) -> np.ndarray:
         """The panel's "+N more" box."""

@@ -30,11 +30,11 @@ from videocap.outputs.layout import (
     load_font,
 )
 from videocap.outputs.placement import (
+    CaptionBlock,
     Move,
     Rect,
     panel_on_right,
-    place_block,
-    stack_panel,
+    place_captions,
 )
 from videocap.results import CaptionResult, Track, TrackFrame
 
@@ -340,55 +340,21 @@ class AssWriter:
 
     def _place_stretch(self, sizes: dict[int, tuple[int, int]], paths: dict[int, Move],
                        previous: dict[int, str]) -> dict[int, _Spot]:
-        """Where the captions of one stretch go: track -> spot (none for those the panel's "+N more" stands
-        for). ``sizes``: each track's caption block, in track order; ``paths``: each object's box moving over
-        the stretch; ``previous``: each track's side in the stretch before, updated.
-
-        Captions that fit nowhere near their objects go to the side panel, which the captions placed near
-        objects keep clear of (so it may take more of them), as in the drawn video.
-        """
-        in_panel: list[int] = []
-        while True:
-            panel = self._panel(in_panel, sizes, paths)
-            near, misfits = self._place_near([tid for tid in sizes if tid not in in_panel], sizes, paths,
-                                             [spot.rect for spot in panel.values()], previous)
-            if not misfits:
-                break
-            in_panel = [tid for tid in sizes if tid in in_panel or tid in misfits]
-        previous.update((tid, spot.side) for tid, spot in near.items())
-        return {**near, **panel}
-
-    def _place_near(self, tracks: list[int], sizes: dict[int, tuple[int, int]], paths: dict[int, Move],
-                    occupied: list[Rect], previous: dict[int, str]) -> tuple[dict[int, _Spot], list[int]]:
-        """Captions next to their moving objects, clear of ``occupied`` and of each other; and the tracks
-        whose captions fit nowhere."""
-        placed: list[Rect | Move] = list(occupied)
-        spots: dict[int, _Spot] = {}
-        misfits: list[int] = []
-        for track_id in tracks:
-            path = paths[track_id]
-            others = [other for tid, other in paths.items() if tid != track_id]
-            spot = place_block(sizes[track_id], path.start, self.frame, placed, others, self.gap,
-                               prefer=previous.get(track_id), box_end=path.end)
-            if spot is None:
-                misfits.append(track_id)
-                continue
-            spots[track_id] = _Spot(spot.rect, spot.end_rect, spot.side)
-            placed.append(spot.move)
-        return spots, misfits
-
-    def _panel(self, tracks: list[int], sizes: dict[int, tuple[int, int]], paths: dict[int, Move]) -> dict[int, _Spot]:
-        """The side panel's captions over a stretch (still), on the side with fewer objects; when the column
-        is full, a "+N more" block in the place of the first caption left out."""
-        if not tracks:
-            return {}
+        """Where the captions of one stretch go (``place_captions``, as in the drawn video): track -> spot (none
+        for those the panel's "+N more" stands for). ``sizes``: each track's caption block, in track order;
+        ``paths``: each object's box moving over the stretch; ``previous``: each track's side in the stretch
+        before, updated. A caption in the side panel stands still."""
+        tracks = list(sizes)
+        blocks = [CaptionBlock(paths[tid], sizes[tid], sizes[tid], prefer=previous.get(tid)) for tid in tracks]
         centres = [(box.x0 + box.x1) / 2 for path in paths.values() for box in (path.start, path.end)]
-        panel = stack_panel([sizes[tid] for tid in tracks], self.frame, panel_on_right(centres, self.frame[0]),
-                            self.gap, lambda count: self._block_size([f"+{count} more"]))
-        spots = {tid: _Spot(rect, rect, "panel") for tid, rect in zip(tracks, panel.entries)}
-        if panel.more is not None:
-            hidden = tracks[len(panel.entries):]
-            spots[hidden[0]] = _Spot(panel.more, panel.more, "panel", f"+{len(hidden)} more")
+        layout = place_captions(blocks, self.frame, [], [], self.gap, panel_on_right(centres, self.frame[0]),
+                                lambda count: self._block_size([f"+{count} more"]))
+        previous.update((tracks[n], spot.side) for n, spot in layout.near.items())
+        spots = {tracks[n]: _Spot(spot.rect, spot.end_rect, spot.side) for n, spot in layout.near.items()}
+        spots.update((tracks[n], _Spot(rect, rect, "panel")) for n, rect in layout.panel.items())
+        if layout.more is not None:  # in the place of the first caption it stands for
+            more = f"+{len(layout.hidden)} more"
+            spots[tracks[layout.hidden[0]]] = _Spot(layout.more, layout.more, "panel", more)
         return spots
 
     def _runs(self, frames: list[TrackFrame]) -> list[list[TrackFrame]]:
