@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from videocap.io.encode import ffmpeg_exe
-from videocap.outputs.writing import manifest_names
+from videocap.outputs.registry import manifest_names
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("tracking", "captioning", "rendering", "muxing")

@@ -19,7 +19,7 @@ from videocap.caption.jobs import make_jobs
 from videocap.io.encode import ffmpeg_exe
 from videocap.io.video import Video
 from videocap.masks import BoxMask
-from videocap.outputs.writing import write_outputs
+from videocap.outputs.registry import write_outputs
 from videocap.results import CaptionResult, Track, TrackFrame, TrackingResult
 from videocap.settings import CaptionSettings, TrackSettings
 

@@ -13,7 +13,7 @@ from clips import ffmpeg_stderr, make_clip, read_code
 
 from videocap.io.encode import ffmpeg_exe
 from videocap.io.video import Video
-from videocap.outputs.writing import write_outputs
+from videocap.outputs.registry import write_outputs
 from videocap.results import CaptionResult, TrackingResult
 from videocap.settings import CaptionSettings, TrackSettings
 

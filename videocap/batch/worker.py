@@ -20,7 +20,7 @@ from videocap import __version__
 from videocap.batch.index import track_rows, video_row
 from videocap.errors import UserError
 from videocap.io.video import Video
-from videocap.outputs.writing import manifest_names
+from videocap.outputs.registry import manifest_names
 from videocap.pipeline import (
     CaptionRun,
     caption_runs,

@@ -156,6 +156,15 @@ def build_settings(config_path: Path | None, demo: bool, classes, start=None, en
 
 
 def output_list(outputs: dict) -> str:
-    names = [outputs[k] for k in ("captions", "video", "mkv", "ass", "report") if k in outputs]
-    per_track = sum(len(files) for files in outputs.get("tracks", {}).values())
-    return ", ".join(names + ([f"{per_track} per-track subtitle files"] if per_track else []))
+    """What a run wrote, as its writers name it: single files by name, per-track files counted."""
+    from videocap.outputs.registry import RUN_WRITERS, writer_files
+
+    single, per_track = [], 0
+    for writer in RUN_WRITERS:
+        for key in writer.keys:
+            files = writer_files({key: outputs.get(key)}, writer)
+            if isinstance(outputs.get(key), str):
+                single += files
+            else:
+                per_track += len(files)
+    return ", ".join(single + ([f"{per_track} per-track files"] if per_track else []))

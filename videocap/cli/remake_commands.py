@@ -13,6 +13,7 @@ from videocap.cli.options import (
     output_list,
     require_path,
 )
+from videocap.outputs.exports import FORMATS
 from videocap.settings import OVERLAYS
 
 RENDER_EXAMPLES = """\b
@@ -96,7 +97,7 @@ Examples:
 
 @cli.command(epilog=EXPORT_EXAMPLES)
 @click.argument("folder", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--format", "formats", type=click.Choice(("mot", "ytvis")), multiple=True,
+@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
               help="mot: MOTChallenge text (frame,id,x,y,w,h,conf,-1,-1,-1; 1-based frames), for TrackEval; "
                    "ytvis: YouTube-VIS-style JSON with COCO RLE masks per frame [default: both].")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder [default: DIR].")
@@ -104,7 +105,7 @@ def export(folder: Path, formats: tuple[str, ...], out: Path | None) -> None:
     """Write the tracks of the run in DIR (its captions.json) in the formats of tracking tools."""
     from videocap.pipeline import export_tracks
 
-    written = export_tracks(folder, formats or ("mot", "ytvis"), out)
+    written = export_tracks(folder, formats or FORMATS, out)
     echo_err(f"wrote {', '.join(str(p) for p in written)}")
 
 

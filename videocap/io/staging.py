@@ -53,14 +53,11 @@ def new_run_id() -> str:
     return f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-OUTPUT_SUFFIXES = (".json", ".srt", ".vtt", ".ass", ".mp4", ".mkv", ".jpg", ".png", ".html")  # what videocap writes
-
-
-def plain_name(name: object) -> bool:
-    """A file name directly inside the folder (no path, no hidden file) of a kind videocap writes: the only
-    names a manifest or a commit list may hold."""
+def is_plain_name(name: object, suffixes: tuple[str, ...]) -> bool:
+    """A file name directly inside the folder (no path, no hidden file) of one of the kinds ``suffixes`` (what
+    the outputs registry says videocap writes): the only names a manifest or a commit list may hold."""
     return isinstance(name, str) and "/" not in name and "\\" not in name and not name.startswith(".") \
-        and name.lower().endswith(OUTPUT_SUFFIXES)
+        and name.lower().endswith(suffixes)
 
 
 class FolderLock:
@@ -130,11 +127,12 @@ def check_not_in_use(out_dir: str | os.PathLike) -> None:
 
 
 class Staging:
-    """One run's staging folder inside its output folder."""
+    """One run's staging folder inside its output folder; ``suffixes``: the kinds of file it may put in place."""
 
-    def __init__(self, out: Path, run_id: str) -> None:
+    def __init__(self, out: Path, run_id: str, suffixes: tuple[str, ...]) -> None:
         self.out = out
         self.run_id = run_id
+        self.suffixes = suffixes
         self.folder = out / f"{STAGING_PREFIX}{run_id}"
         try:
             self.folder.mkdir()
@@ -149,36 +147,41 @@ class Staging:
         """Move the staged ``names`` into the output folder in this order, then remove ``remove`` (the previous
         set's files that the new set lacks); SIGINT and SIGTERM wait until it is done."""
         names = list(names)
-        remove = sorted({name for name in remove if plain_name(name)} - set(names))
+        for name in names:  # refused before anything moves: a name left out silently is a set with a hole
+            if not is_plain_name(name, self.suffixes) or not (self.folder / name).is_file():
+                why = "is not in the staging folder" if is_plain_name(name, self.suffixes) else \
+                    f"is not a file name of a kind videocap writes ({', '.join(self.suffixes)})"
+                raise ValueError(f"cannot put {name!r} into {self.out}: it {why}")
+        remove = sorted({name for name in remove if is_plain_name(name, self.suffixes)} - set(names))
         with _signals_held():
             write_json(self.folder / COMMIT_FILE, {"run": self.run_id, "names": names, "remove": remove})
             self.committed = True
-            _finish_commit(self.out, self.folder)
+            _finish_commit(self.out, self.folder, self.suffixes)
 
     def discard(self) -> None:
         if not self.committed:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _finish_commit(out: Path, folder: Path) -> None:
+def _finish_commit(out: Path, folder: Path, suffixes: tuple[str, ...]) -> None:
     """Do (or finish) the moves and removals a staging folder's commit list names."""
     plan = json.loads((folder / COMMIT_FILE).read_text(encoding="utf-8"))
     for name in plan["names"]:
-        if plain_name(name) and (folder / name).exists():  # absent: moved before an interruption
+        if is_plain_name(name, suffixes) and (folder / name).exists():  # absent: moved before an interruption
             os.replace(folder / name, out / name)
     for name in plan["remove"]:
-        if plain_name(name):
+        if is_plain_name(name, suffixes):
             (out / name).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def recover(out: Path) -> None:
+def recover(out: Path, suffixes: tuple[str, ...]) -> None:
     """What killed runs left in ``out`` (call with the lock held): commits finished, other staging removed."""
     for folder in out.glob(f"{STAGING_PREFIX}*"):
         if not folder.is_dir() or folder.is_symlink():
             continue
         try:
-            _finish_commit(out, folder)
+            _finish_commit(out, folder, suffixes)
         except (OSError, ValueError, KeyError, TypeError):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -200,8 +203,9 @@ def _write_error(out: Path, exc: OSError) -> UserError:
 
 
 @contextlib.contextmanager
-def output_run(out_dir: str | os.PathLike, run_id: str | None = None) -> Iterator[Staging]:
-    """The locked output folder (created now) and this run's staging folder in it; see the module's doc.
+def output_run(out_dir: str | os.PathLike, suffixes: tuple[str, ...], run_id: str | None = None) -> Iterator[Staging]:
+    """The locked output folder (created now) and this run's staging folder in it, for files of the kinds
+    ``suffixes`` (``videocap.outputs.registry.OUTPUT_SUFFIXES``); see the module's doc.
 
     On leaving the block by an exception the staging folder is removed; ``staging.commit`` must be
     called inside the block to put the outputs in place.
@@ -211,8 +215,8 @@ def output_run(out_dir: str | os.PathLike, run_id: str | None = None) -> Iterato
     run_id = run_id or new_run_id()
     lock = FolderLock(out, run_id)
     try:
-        recover(out)
-        staging = Staging(out, run_id)
+        recover(out, suffixes)
+        staging = Staging(out, run_id, suffixes)
         try:
             yield staging
         finally:

@@ -21,7 +21,6 @@ from videocap.results import CaptionResult, Track
 
 MOT = "tracks.mot.txt"
 YTVIS = "tracks.ytvis.json"
-FORMATS = ("mot", "ytvis")
 
 
 def mot_lines(result: CaptionResult) -> list[str]:
@@ -64,17 +63,28 @@ def ytvis_json(result: CaptionResult) -> dict:
                             for t in result.tracks]}
 
 
+def _write_mot(result: CaptionResult, path: Path) -> None:
+    lines = mot_lines(result)
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def _write_ytvis(result: CaptionResult, path: Path) -> None:
+    write_json(path, ytvis_json(result))
+
+
+#: Each format: the file it writes and how (``videocap export --format``).
+EXPORTS = {"mot": (MOT, _write_mot), "ytvis": (YTVIS, _write_ytvis)}
+FORMATS = tuple(EXPORTS)
+
+
 def write_exports(result: CaptionResult, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """The chosen formats' files in ``out``; returns their paths."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise UserError(f"export format {', '.join(sorted(unknown))}: choose from {', '.join(FORMATS)}")
     written = []
-    if "mot" in formats:
-        lines = mot_lines(result)
-        atomic_write_text(out / MOT, "\n".join(lines) + ("\n" if lines else ""))
-        written.append(out / MOT)
-    if "ytvis" in formats:
-        write_json(out / YTVIS, ytvis_json(result))
-        written.append(out / YTVIS)
+    for name in (f for f in FORMATS if f in formats):
+        file_name, write = EXPORTS[name]
+        write(result, out / file_name)
+        written.append(out / file_name)
     return written

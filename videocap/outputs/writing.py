@@ -14,7 +14,6 @@ the previous set named by the old ``captions.json``'s ``outputs``; both videos r
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -29,11 +28,7 @@ from videocap.io.files import (
     safe_name,
     write_json,
 )
-from videocap.io.staging import Staging, output_run, plain_name
-from videocap.io.video import Video
 from videocap.outputs.photos import annotate, encode_photo
-from videocap.outputs.render import render_video
-from videocap.outputs.report import write_report
 from videocap.outputs.subtitles import (
     AssWriter,
     fonts_used,
@@ -42,7 +37,7 @@ from videocap.outputs.subtitles import (
     vtt_document,
 )
 from videocap.progress import fault_point
-from videocap.results import CAPTIONS_SCHEMA, CaptionResult, PhotoResult
+from videocap.results import CaptionResult, PhotoResult
 
 CAPTIONS_JSON = "captions.json"
 VIDEO = "captioned.mp4"
@@ -55,34 +50,6 @@ def track_files(result: CaptionResult) -> dict[int, dict[str, str]]:
         base = f"{safe_name(track.class_name)}-{track.id}"
         files[track.id] = {"srt": f"{base}.srt", "vtt": f"{base}.vtt"}
     return files
-
-
-def planned_outputs(result: CaptionResult, render: bool) -> dict:
-    outputs = {"captions": CAPTIONS_JSON, "ass": ASS,
-               "tracks": {str(k): v for k, v in track_files(result).items()}}
-    if render:
-        outputs.update(video=VIDEO, mkv=MKV)
-    return outputs
-
-
-def manifest_names(outputs: dict) -> set[str]:
-    """The file names an ``outputs`` manifest (of ``captions.json``) names: the files of that set."""
-    names = {outputs.get(key) for key in ("captions", "ass", "video", "mkv", "report")}
-    names |= set((outputs.get("contact_sheets") or {}).values())
-    names |= {name for files in (outputs.get("tracks") or {}).values() if isinstance(files, dict)
-              for name in files.values()}
-    return {name for name in names if plain_name(name)}
-
-
-def previous_outputs(out: Path) -> set[str]:
-    """The files of the set that the ``captions.json`` in ``out`` names (none without a readable one)."""
-    try:
-        data = json.loads((out / CAPTIONS_JSON).read_text(encoding="utf-8"))
-        if data.get("schema") != CAPTIONS_SCHEMA:
-            return set()
-        return manifest_names(data.get("outputs") or {})
-    except (OSError, ValueError, AttributeError, TypeError):
-        return set()
 
 
 def run_metadata(run_id: str | None) -> dict[str, str]:
@@ -100,15 +67,6 @@ def write_subtitles(result: CaptionResult, folder: Path) -> dict[str, float]:
         atomic_write_text(folder / files[track.id]["vtt"], vtt_document(cues, track.label))
     atomic_write_text(folder / ASS, AssWriter(result).document())
     return {"subtitles_seconds": round(time.perf_counter() - started, 3)}
-
-
-def report_names(result: CaptionResult) -> list[str]:
-    """The report and contact sheets ``write_report`` recorded in ``result.outputs``."""
-    return [result.outputs["report"], *result.outputs.get("contact_sheets", {}).values()]
-
-
-def subtitle_names(result: CaptionResult) -> list[str]:
-    return [name for files in track_files(result).values() for name in files.values()] + [ASS]
 
 
 def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, float]:
@@ -144,36 +102,8 @@ def mux_mkv(result: CaptionResult, video: Path, out_path: Path) -> dict[str, flo
     return {"mkv_seconds": round(time.perf_counter() - started, 3)}
 
 
-def write_outputs(result: CaptionResult, out: Staging | Path, video: Video | None, progress: bool = True,
-                  started: float | None = None) -> None:
-    """Every output of a caption run into the staging folder ``out`` (or, given a folder, into a staging
-    folder of its own in it), then into place as one set replacing the previous one (``captions.json``
-    last), with the time each output took, and the whole run's since ``started``, a ``time.perf_counter()``
-    value.
-
-    ``video`` is the opened source; None writes no MP4 and MKV (subtitles and captions.json only).
-    """
-    if not isinstance(out, Staging):
-        with output_run(out) as staging:
-            return write_outputs(result, staging, video, progress, started)
-    result.run_id = out.run_id
-    result.outputs = planned_outputs(result, render=video is not None)
-    result.timing.update(write_subtitles(result, out.folder))
-    names = subtitle_names(result)
-    if video is not None:
-        result.timing.update(render_video(result, out.path(VIDEO), video, progress=progress,
-                                          metadata=run_metadata(result.run_id)))
-        width, height = result.video.width, result.video.height
-        # yuv420p needs even sizes: an odd one is padded by a copy of its last column or row.
-        result.outputs["video_size"] = [width + width % 2, height + height % 2]
-        result.timing.update(mux_mkv(result, out.path(VIDEO), out.path(MKV)))
-        names += [VIDEO, MKV]
-    if started is not None:
-        result.timing["total_seconds"] = round(time.perf_counter() - started, 3)
-    result.timing.update(write_report(result, out.folder, video))
-    names += report_names(result)
-    write_json(out.path(CAPTIONS_JSON), result.to_json(lazy=True))
-    out.commit(names + [CAPTIONS_JSON], remove=previous_outputs(out.out))
+def write_captions_json(result: CaptionResult, folder: Path) -> None:
+    write_json(folder / CAPTIONS_JSON, result.to_json(lazy=True))
 
 
 def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> list[str]:

@@ -12,6 +12,7 @@ from videocap.caption.jobs import check_dam_available, describe, load_dam
 from videocap.errors import UserError
 from videocap.io.photos import list_photos, output_names, read_photo
 from videocap.io.staging import check_not_in_use, output_run
+from videocap.outputs.registry import OUTPUT_SUFFIXES
 from videocap.outputs.writing import write_photo_outputs
 from videocap.progress import progress_bar
 from videocap.results import Caption, PhotoResult, Track
@@ -34,7 +35,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     check_not_in_use(out_dir)
     if model is None:
         check_dam_available(captioning.dam)
-    with output_run(out_dir) as staging:
+    with output_run(out_dir, OUTPUT_SUFFIXES) as staging:
         segmenter = segmenter or make_segmenter(settings)
         names = output_names(photos)
         records = {"segmentation": segmenter_entry(settings.segmenter).model_record(settings.segmenter_model),

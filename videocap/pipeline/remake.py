@@ -10,9 +10,7 @@ from videocap.io.files import ensure_writable_dir
 from videocap.io.staging import output_run
 from videocap.io.video import Video
 from videocap.outputs.exports import FORMATS, write_exports
-from videocap.outputs.report import write_report as write_report_files
-from videocap.outputs.writing import report_names, subtitle_names, write_outputs
-from videocap.outputs.writing import write_subtitles as write_subtitle_files
+from videocap.outputs.registry import OUTPUT_SUFFIXES, write_all, write_outputs, writer
 from videocap.results import CaptionResult, read_captions
 
 
@@ -30,7 +28,7 @@ def render_captions(captions_json: str | Path, video_path: str | Path | None = N
     if video_path is not None:
         result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
     video = Video(result.video.path)
-    with output_run(out_dir or Path(captions_json).parent) as staging:
+    with output_run(out_dir or Path(captions_json).parent, OUTPUT_SUFFIXES) as staging:
         write_outputs(result, staging, video, progress=progress)
     return result
 
@@ -38,9 +36,8 @@ def render_captions(captions_json: str | Path, video_path: str | Path | None = N
 def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None) -> CaptionResult:
     """The subtitle files (.srt and .vtt per object, and the .ass) again, from a ``captions.json``."""
     result = read_captions(captions_json)
-    with output_run(out_dir or Path(captions_json).parent) as staging:
-        write_subtitle_files(result, staging.folder)
-        staging.commit(subtitle_names(result))
+    with output_run(out_dir or Path(captions_json).parent, OUTPUT_SUFFIXES) as staging:
+        staging.commit(write_all(result, staging.folder, None, [writer("subtitles")]))
     return result
 
 
@@ -57,9 +54,8 @@ def write_report(folder_or_json: str | Path, video_path: str | Path | None = Non
     result = read_captions(captions_json)
     video = Video(video_path) if video_path is not None else None
     previous_sheets = list(result.outputs.get("contact_sheets", {}).values())
-    with output_run(captions_json.parent) as staging:
-        result.timing.update(write_report_files(result, staging.folder, video))
-        staging.commit(report_names(result), remove=previous_sheets)
+    with output_run(captions_json.parent, OUTPUT_SUFFIXES) as staging:
+        staging.commit(write_all(result, staging.folder, video, [writer("report")]), remove=previous_sheets)
     return result
 
 

@@ -25,7 +25,7 @@ from videocap.caption.jobs import (
 )
 from videocap.io.staging import Staging, check_not_in_use, output_run
 from videocap.io.video import Frame, Video
-from videocap.outputs.writing import write_outputs
+from videocap.outputs.registry import OUTPUT_SUFFIXES, write_outputs
 from videocap.pipeline.tracks import resolve, tracks_with_cache
 from videocap.results import Caption, CaptionResult, Track, TrackingResult
 from videocap.segment.registry import segmenter_entry
@@ -52,7 +52,7 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     check_not_in_use(out_dir)
     if model is None:
         check_dam_available(settings.dam)
-    with output_run(out_dir) as staging:  # locked from here: a second run into the folder stops at once
+    with output_run(out_dir, OUTPUT_SUFFIXES) as staging:  # locked from here: a second run into the folder stops at once
         early = EarlyCaptions(video, frame_range, model, settings, track_settings) if overlap else None
         tracking, video_sha = tracks_with_cache(video, frame_range, track_settings, tracker, progress, use_cache,
                                                 early.submit if early else None)
