@@ -29,7 +29,6 @@ import torch
 
 from videocap.dam import DamModel, batching
 from videocap.dam.config import synthetic_config
-from videocap.dam.generation import generate_tokens
 from videocap.dam.prompt import JOINT_VIDEO_QUESTION, SYSTEM, make_query
 from videocap.dam.tokenizer import DamTokenizer
 
@@ -89,15 +88,13 @@ def run(model: DamModel, items: list, new_tokens: int) -> dict[str, float]:
     """Seconds per stage of one batched call, and the prompt length."""
     device = model.device
     prepared, t_prep = timed(lambda: model.prepare(items), device)
-    visual, t_vision = timed(lambda: model.encode_images(prepared.pixels), device)
-    (embeds, mask), t_embed = timed(lambda: model.embed(prepared, visual), device)
-    eos = torch.tensor(model.config.eos_token_ids, device=device)
-    steps = generate_tokens(model.llm, embeds, mask, new_tokens, 0.0, 1.0, eos, stop_at_eos=False,
-                            **model.decode_options())
-    _, t_prefill = timed(lambda: next(steps), device)  # the prefill and the first token
+    _, t_vision = timed(lambda: model.encode_images(prepared.pixels), device)  # also inside the prefill below
+    steps = model.decode_steps(prepared, new_tokens, 0.0, 1.0, None, stop_at_eos=False)  # what describe runs
+    _, t_prefill = timed(lambda: next(steps), device)  # vision, splice, prefill and the first token
     _, t_decode = timed(lambda: sum(1 for _ in steps), device)
-    return {"prep": t_prep, "vision": t_vision, "prefill": t_embed + t_prefill,
-            "token": t_decode / max(new_tokens - 1, 1), "prompt_len": embeds.shape[1]}
+    prompt_len = max(model.sequence_length(ids) for ids in prepared.ids)
+    return {"prep": t_prep, "vision": t_vision, "prefill": t_prefill,
+            "token": t_decode / max(new_tokens - 1, 1), "prompt_len": prompt_len}
 
 
 def decode_bytes(model: DamModel, batch: int, context: int) -> int:

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, StaticCache
 
 from videocap.dam import batching
 from videocap.dam.config import synthetic_config
-from videocap.dam.generation import generate_tokens, prefill, trim_at_eos
+from videocap.dam.generation import decode_tokens, positions_of, trim_at_eos
 
 EOS = torch.tensor([2])
 
@@ -40,23 +40,15 @@ def prompts(lengths=(12, 7, 12, 4)) -> list[torch.Tensor]:
 
 
 def run(llm, embeds, mask, **kwargs) -> list[list[int]]:
-    steps = list(generate_tokens(llm, embeds, mask, 10, kwargs.pop("temperature", 0.0), 0.9, EOS, **kwargs))
+    """``decode_tokens`` after a plain prefill of the prompts (DamModel's own prefill is tested below)."""
+    batch, length, _ = embeds.shape
+    positions = positions_of(mask, batch, length, embeds.device)
+    cache = StaticCache(config=llm.config, max_cache_len=length + 10)
+    out = llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+              logits_to_keep=1)
+    steps = list(decode_tokens(llm, out.logits[:, -1], cache, mask, positions[:, -1:] + 1, 10,
+                               kwargs.pop("temperature", 0.0), 0.9, EOS, **kwargs))
     return [trim_at_eos(row, {2}) for row in torch.stack(steps, 1).tolist()]
-
-
-@torch.inference_mode()
-def test_prefill_by_rows_equals_the_batched_prefill(llm) -> None:
-    embeds, mask = padded(prompts())
-    whole, logits, positions = prefill(llm, embeds, mask, 20)
-    for rows in (1, 3):
-        cache, row_logits, row_positions = prefill(llm, embeds, mask, 20, rows)
-        torch.testing.assert_close(row_logits, logits, atol=1e-5, rtol=1e-5)
-        assert torch.equal(row_positions, positions)
-        for a, b in zip(cache.layers, whole.layers):
-            assert int(a.cumulative_length) == int(b.cumulative_length) == embeds.shape[1]
-            real = mask.bool()[:, None, :, None]  # padded slots hold garbage in the batched cache
-            torch.testing.assert_close(a.keys[..., :embeds.shape[1], :] * real, b.keys[..., :embeds.shape[1], :] * real,
-                                       atol=1e-5, rtol=1e-5)
 
 
 @torch.inference_mode()
@@ -65,27 +57,8 @@ def test_greedy_ids_equal_alone_whatever_the_prefill_and_eos_checks(llm) -> None
     alone = [run(llm, r[None], None)[0] for r in rows]
     embeds, mask = padded(rows)
     assert run(llm, embeds, mask) == alone
-    assert run(llm, embeds, mask, prefill_rows=1) == alone
-    assert run(llm, embeds, mask, prefill_rows=2, eos_check_every=4) == alone
-    assert run(llm, embeds, mask, prefill_rows=1, cuda_graph=True) == alone  # no graph on a CPU: same loop
-
-
-@torch.inference_mode()
-def test_a_generator_per_row_samples_each_row_as_alone(llm) -> None:
-    rows = prompts()
-    seeds = [11, 5, 11, 99]
-
-    def gens(values):
-        return [torch.Generator().manual_seed(s) for s in values]
-
-    alone = [run(llm, r[None], None, temperature=1.0, generator=gens([s]))[0] for r, s in zip(rows, seeds)]
-    embeds, mask = padded(rows)
-    assert run(llm, embeds, mask, temperature=1.0, generator=gens(seeds), prefill_rows=1) == alone
-    # The same row beside others: the same text (the rows' order does not matter either).
-    flipped = run(llm, *padded(rows[::-1]), temperature=1.0, generator=gens(seeds[::-1]), prefill_rows=1)
-    assert flipped[::-1] == alone
-    # One generator for all rows (at batch 1) draws what a one-row list draws.
-    assert run(llm, rows[1][None], None, temperature=1.0, generator=torch.Generator().manual_seed(5))[0] == alone[1]
+    assert run(llm, embeds, mask, eos_check_every=4) == alone
+    assert run(llm, embeds, mask, cuda_graph=True) == alone  # no graph on a CPU: same loop
 
 
 def test_batch_size_by_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,3 +122,23 @@ def test_dam_prefill_by_rows_goes_through_forward_and_equals_the_batch(dam_fixtu
     greedy = model.generate_batch_ids(items, 6)
     model.prefill_rows = 8
     assert model.generate_batch_ids(items, 6) == greedy
+
+
+@torch.inference_mode()
+def test_a_seed_per_row_samples_each_row_as_alone(dam_fixtures_dir) -> None:
+    """Sampling with one seed per object gives each object the text it gets alone, whatever its batch."""
+    import numpy as np
+
+    from videocap.dam import DamModel
+
+    model = DamModel.from_pretrained(dam_fixtures_dir / "tiny-video", device="cpu", dtype=torch.float32)
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    masks = [np.pad(np.ones((20, 24), np.uint8), ((10, 18), (20, 20))) for _ in range(3)]
+    items = [(frames[:1], masks[:1]), (frames, masks), (frames[:2], masks[:2]), (frames, masks)]
+    seeds = [11, 5, 11, 99]
+    alone = [model.generate_ids(*item, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=s)
+             for item, s in zip(items, seeds)]
+    assert model.generate_batch_ids(items, 8, temperature=1.0, top_p=0.9, seed=seeds) == alone
+    flipped = model.generate_batch_ids(items[::-1], 8, temperature=1.0, top_p=0.9, seed=seeds[::-1])
+    assert flipped[::-1] == alone

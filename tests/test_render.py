@@ -57,8 +57,8 @@ def test_render_refuses_another_video(captioned, tmp_path, capsys):
 
 
 def test_interrupted_render_leaves_no_video(captioned, tmp_path, monkeypatch):
-    from videocap.outputs import render
     from videocap.outputs import registry as outputs
+    from videocap.outputs import render
 
     result = CaptionResult.from_json(json.loads((captioned[1] / "captions.json").read_text()))
     calls = []

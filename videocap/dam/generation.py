@@ -49,23 +49,6 @@ def positions_of(attention_mask: torch.Tensor | None, batch: int, length: int,
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
-def generate_tokens(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
-                    max_new_tokens: int, temperature: float, top_p: float, eos_ids: torch.Tensor,
-                    generator: Generators = None, stop_at_eos: bool = True, top_k: int = 0,
-                    prefill_rows: int | None = None, cuda_graph: bool = False,
-                    eos_check_every: int = 1) -> Iterator[torch.Tensor]:
-    """``decode_tokens`` after a prefill of already spliced, left-padded ``embeds`` ``[B, L, D]`` (``attention_mask``
-    ``[B, L]`` marks their real positions, ``None`` when nothing is padded); ``prefill_rows`` rows are prefilled
-    at a time (all when None).
-
-    For callers holding embeddings (benchmarks time the splice on its own); ``DamModel`` prefills through its
-    ``forward`` and then calls ``decode_tokens``.
-    """
-    cache, logits, positions = prefill(llm, embeds, attention_mask, embeds.shape[1] + max_new_tokens, prefill_rows)
-    yield from decode_tokens(llm, logits, cache, attention_mask, positions + 1, max_new_tokens, temperature, top_p,
-                             eos_ids, generator, stop_at_eos, top_k, cuda_graph, eos_check_every)
-
-
 def decode_tokens(llm: LlamaForCausalLM, logits: torch.Tensor, cache: StaticCache,
                   attention_mask: torch.Tensor | None, next_pos: torch.Tensor, max_new_tokens: int,
                   temperature: float, top_p: float, eos_ids: torch.Tensor, generator: Generators = None,
@@ -92,47 +75,6 @@ def decode_tokens(llm: LlamaForCausalLM, logits: torch.Tensor, cache: StaticCach
         if n + 1 == max_new_tokens or (stop_at_eos and (n + 1) % eos_check_every == 0 and bool(finished.all())):
             return
         logits = step(token)
-
-
-def prefill(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None, cache_len: int,
-            rows: int | None = None) -> tuple[StaticCache, torch.Tensor, torch.Tensor]:
-    """Run the prompts into a static cache of ``cache_len`` slots: (cache, last logits ``[B, V]``, positions
-    of the last prompt tokens ``[B, 1]``).
-
-    With ``rows``, the prompts go ``rows`` at a time, each group without the padding it does not need, and
-    their keys and values are copied into the batch's cache. On a CPU one prompt at a time costs what a
-    batch of one does, where a whole batch costs more per prompt: its activations pass glibc's 32 MiB mmap
-    threshold and are page-faulted afresh at every layer (see ``batching.CPU_BLOCK_BYTES``), and padding
-    is computed for nothing. One prompt at a time is also numerically the batch-1 prefill.
-    """
-    batch, length, _ = embeds.shape
-    positions = positions_of(attention_mask, batch, length, embeds.device)
-    cache = StaticCache(config=llm.config, max_cache_len=cache_len)
-    if not rows or rows >= batch:
-        out = llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, cache=cache,
-                  use_cache=True, logits_to_keep=1)
-        return cache, out.logits[:, -1], positions[:, -1:]
-    logits = _prefill_rows(llm, embeds, attention_mask, positions, cache, rows)
-    return cache, logits, positions[:, -1:]
-
-
-def _prefill_rows(llm: LlamaForCausalLM, embeds: torch.Tensor, attention_mask: torch.Tensor | None,
-                  positions: torch.Tensor, cache: StaticCache, rows: int) -> torch.Tensor:
-    """``prefill`` ``rows`` prompts at a time into ``cache``; the last logits ``[B, V]``."""
-    batch, length, _ = embeds.shape
-    pad = [0] * batch if attention_mask is None else (attention_mask == 0).sum(1).tolist()  # left padding
-    logits = []
-    for r0 in range(0, batch, rows):
-        r1 = min(r0 + rows, batch)
-        skip = min(pad[r0:r1])  # columns that are padding in every row of the group
-        mask = attention_mask[r0:r1, skip:] if max(pad[r0:r1]) > skip else None
-        part = StaticCache(config=llm.config, max_cache_len=length - skip)
-        out = llm(inputs_embeds=embeds[r0:r1, skip:], attention_mask=mask, position_ids=positions[r0:r1, skip:],
-                  cache=part, use_cache=True, logits_to_keep=1)
-        logits.append(out.logits[:, -1])
-        place_rows(cache, part, r0, batch, skip)
-    settle(cache, length)
-    return torch.cat(logits)
 
 
 def place_rows(cache: StaticCache, part: StaticCache, r0: int, batch: int, skip: int) -> None:

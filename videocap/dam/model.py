@@ -441,20 +441,15 @@ class DamModel(nn.Module):
                                    ignore_index=IGNORE)
         return DamOutput(out.logits, loss, visual, x.attention_mask, x.position_ids)
 
-    def embed(self, prepared: Prepared, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Left-padded ``inputs_embeds`` ``[B, L, D]`` and their attention mask (``None`` when no row is padded):
-        the splice that generation uses, for callers that time it on its own."""
-        x = self.splice(prepared, visual, "left")
-        return x.embeds, x.attention_mask
-
     def prefill(self, prepared: Prepared, max_new_tokens: int,
                 rows: int | None = None) -> tuple[DamOutput, StaticCache]:
         """Generation's first step: ``forward`` on the left-padded prompts, keeping the last logits, into a KV
         cache with room for ``max_new_tokens`` more.
 
         With ``rows``, ``forward`` takes the prompts ``rows`` at a time, each group without the padding it does
-        not need, and their keys and values are copied into the batch's cache (see ``generation.prefill``: on a
-        CPU one prompt at a time costs what a batch of one does, and is numerically the batch-1 prefill).
+        not need, and their keys and values are copied into the batch's cache (on a CPU one prompt at a time costs
+        what a batch of one does, where a whole batch's activations pass glibc's mmap threshold and are
+        page-faulted afresh at every layer; and it is numerically the batch-1 prefill).
         """
         limit = self.config.max_length or math.inf
         lengths = [int(min(self.sequence_length(ids), limit)) for ids in prepared.ids]
@@ -482,9 +477,10 @@ class DamModel(nn.Module):
             mask = torch.tensor([[0] * (length - n) + [1] * n for n in lengths], device=self.device)
         return DamOutput(torch.cat(logits), None, visual, mask, positions_of(mask, batch, length, self.device))
 
-    def _decode(self, prepared: Prepared, max_new_tokens: int, temperature: float, top_p: float, seed: Seeds,
+    def decode_steps(self, prepared: Prepared, max_new_tokens: int, temperature: float, top_p: float, seed: Seeds,
                 stop_at_eos: bool = True) -> Iterator[torch.Tensor]:
-        """The new ids ``[B]`` of every item, step by step (see ``generation.decode_tokens``)."""
+        """The new ids ``[B]`` of every item, step by step: the prefill (vision, splice, prompts) before the
+        first, then ``generation.decode_tokens``. The one generation path: every public method goes through it."""
         options = self.decode_options()
         out, cache = self.prefill(prepared, max_new_tokens, options["prefill_rows"])
         eos = torch.tensor(self.config.eos_token_ids, device=self.device)
@@ -515,7 +511,7 @@ class DamModel(nn.Module):
         ``seed`` is one seed for the batch, or one per item: then each row samples as it would alone."""
         if not items:
             return []
-        steps = list(self._decode(self.prepare(items), max_new_tokens, temperature, top_p, seed, stop_at_eos))
+        steps = list(self.decode_steps(self.prepare(items), max_new_tokens, temperature, top_p, seed, stop_at_eos))
         if not steps:
             return [[] for _ in items]
         ids = torch.stack(steps, dim=1).tolist()
@@ -557,7 +553,7 @@ class DamModel(nn.Module):
                seed: int | None = None) -> Iterator[str]:
         """The description in pieces as it is generated; the pieces join to what ``describe`` returns."""
         text = TextStream(self.tokenizer)
-        for token in self._decode(self.prepare([(frames, masks, query)]), max_new_tokens, temperature, top_p, seed):
+        for token in self.decode_steps(self.prepare([(frames, masks, query)]), max_new_tokens, temperature, top_p, seed):
             piece = text.push(int(token[0]))
             if piece:
                 yield piece
