@@ -89,8 +89,12 @@ def run(model: DamModel, items: list, new_tokens: int) -> dict[str, float]:
     device = model.device
     prepared, t_prep = timed(lambda: model.prepare(items), device)
     _, t_vision = timed(lambda: model.encode_images(prepared.pixels), device)  # also inside the prefill below
-    steps = model.decode_steps(prepared, new_tokens, 0.0, 1.0, None, stop_at_eos=False)  # what describe runs
-    _, t_prefill = timed(lambda: next(steps), device)  # vision, splice, prefill and the first token
+    def first_token():  # what describe runs: vision, splice, prefill, then the first token
+        steps = model.decode_steps(prepared, new_tokens, 0.0, 1.0, None, stop_at_eos=False)
+        next(steps)
+        return steps
+
+    steps, t_prefill = timed(first_token, device)
     _, t_decode = timed(lambda: sum(1 for _ in steps), device)
     prompt_len = max(model.sequence_length(ids) for ids in prepared.ids)
     return {"prep": t_prep, "vision": t_vision, "prefill": t_prefill,
