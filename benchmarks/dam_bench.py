@@ -30,6 +30,7 @@ import torch
 from videocap.dam import DamModel, batching
 from videocap.dam.config import synthetic_config
 from videocap.dam.prompt import JOINT_VIDEO_QUESTION, SYSTEM, make_query
+from videocap.dam.records import DamInput
 from videocap.dam.tokenizer import DamTokenizer
 
 SIZES = {  # vision width/layers/heads/mlp, LLM width/layers/heads/mlp, vocab
@@ -66,7 +67,7 @@ def make_items(n: int, frames: int, height: int, width: int) -> list[tuple[list[
             y, x = (37 * k) % (height // 2), (53 * k + 20 * f) % (width // 2)
             mask[y:y + height // 4, x:x + width // 5] = 1
             masks.append(mask)
-        items.append((video, masks))
+        items.append(DamInput(video, masks))
     return items
 
 

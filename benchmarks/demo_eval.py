@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from videocap.dam.records import DamInput
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -44,7 +46,7 @@ def caption_all(model: DamModel, examples, batch_size: int, blank_mask: bool) ->
             return prepared
         model.prepare = prepare_blank
     try:
-        return model.describe_batch([(e.frames, e.masks) for e in examples], max_new_tokens=48, temperature=0.0,
+        return model.describe_batch([DamInput(e.frames, e.masks) for e in examples], max_new_tokens=48, temperature=0.0,
                                     batch_size=batch_size)
     finally:
         model.prepare = prepare

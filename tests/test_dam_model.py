@@ -23,6 +23,7 @@ from videocap.dam.config import synthetic_config
 from videocap.dam.loading import read_tokenizer
 from videocap.dam.preprocess import focal_box
 from videocap.dam.prompt import prompt_ids
+from videocap.dam.records import DamInput
 from videocap.errors import UserError
 
 CASES = ["video8_synthetic", "image_videoquery", "image_dam3b_query"]
@@ -85,14 +86,14 @@ def test_fixture_case(models: dict[str, DamModel], dam_fixtures_dir: Path, name:
 def test_batch_equals_single_calls(models: dict[str, DamModel], dam_fixtures_dir: Path) -> None:
     model = models["tiny-video"]
     cases = [load_case(dam_fixtures_dir, name) for name in CASES]
-    items = [(c["frames"], c["masks"], c["query"]) for c in cases]
+    items = [DamInput(c["frames"], c["masks"], c["query"]) for c in cases]
     video = cases[0]
-    items += [(video["frames"][:1], video["masks"][:1]), (video["frames"][3:4], video["masks"][3:4], None)]
-    single = [model.describe(*item, temperature=0, max_new_tokens=24) for item in items]
+    items += [DamInput(video["frames"][:1], video["masks"][:1]), DamInput(video["frames"][3:4], video["masks"][3:4])]
+    single = [model.describe(item.frames, item.masks, item.question, temperature=0, max_new_tokens=24) for item in items]
     assert model.describe_batch(items, temperature=0, max_new_tokens=24) == single
     assert model.describe_batch(items, temperature=0, max_new_tokens=24, batch_size=2) == single
     ids = model.generate_batch_ids(items, max_new_tokens=24)
-    assert ids == [model.generate_ids(*item, max_new_tokens=24) for item in items]
+    assert ids == [model.generate_ids(item.frames, item.masks, item.question, max_new_tokens=24) for item in items]
 
 
 @torch.inference_mode()
@@ -100,8 +101,8 @@ def test_one_forward_gives_logits_and_the_generation_prefill(models: dict[str, D
                                                              dam_fixtures_dir: Path) -> None:
     model = models["tiny-video"]
     video, image = (load_case(dam_fixtures_dir, name) for name in ("video8_synthetic", "image_videoquery"))
-    items = [(c["frames"], c["masks"], c["query"]) for c in (video, image)]
-    single = [model.logits(*item) for item in items]
+    items = [DamInput(c["frames"], c["masks"], c["query"]) for c in (video, image)]
+    single = [model.logits(item.frames, item.masks, item.question) for item in items]
     out = model(model.prepare(items[:1]))
     assert torch.equal(out.logits[0].float().cpu(), single[0]) and out.loss is None
     assert out.visual.shape == (8, model.config.image_tokens, model.config.llm.hidden_size)
@@ -194,7 +195,7 @@ def test_edge_cases(models: dict[str, DamModel], checkpoint: str) -> None:
         assert logits.shape == (len(prompt_ids(model.tokenizer, model.default_query(1), 1)) - 1 + 9, 512)
         assert torch.isfinite(logits).all()
     single = [model.generate_ids(*item, max_new_tokens=8) for item in items]
-    assert model.generate_batch_ids(items, max_new_tokens=8) == single
+    assert model.generate_batch_ids([DamInput(*item) for item in items], max_new_tokens=8) == single
 
 
 def test_bad_inputs(models: dict[str, DamModel]) -> None:
@@ -293,7 +294,7 @@ def test_real_geometry_random_weights(dam_fixtures_dir: Path, tmp_path: Path, ma
 
     items = [video, image, _edge_items(rng)[3], (video[0][:2], video[1][:2])]
     single = [model.generate_ids(*item, max_new_tokens=6) for item in items]
-    assert model.generate_batch_ids(items, max_new_tokens=6) == single
+    assert model.generate_batch_ids([DamInput(*item) for item in items], max_new_tokens=6) == single
 
 
 # -- loading errors --

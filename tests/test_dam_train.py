@@ -19,6 +19,7 @@ from videocap.dam import DamModel
 from videocap.dam.datasets import encode_examples
 from videocap.dam.model import Prepared
 from videocap.dam.prompt import IMAGE_TOKEN_ID
+from videocap.dam.records import DamInput
 from videocap.dam.saving import save_pretrained
 from videocap.dam.shapes_data import MOTIONS, clip_examples, shape_examples
 from videocap.dam.train import AuxHeads, TrainSettings, batch_loss, new_model, train
@@ -195,7 +196,7 @@ def test_train_dam_cli_rejects_bad_data(tmp_path):
 def test_committed_demo_captioner_names_colour_and_shape_on_unseen_clips():
     model = DamModel.from_pretrained(DEMO_DAM, device="cpu", prompt_style="dam-3b-video")
     examples = [e for seed in range(900_000, 900_006) for e in clip_examples(seed, max_objects=2)]
-    captions = model.describe_batch([(e.frames, e.masks) for e in examples], max_new_tokens=40, temperature=0.0)
+    captions = model.describe_batch([DamInput(e.frames, e.masks) for e in examples], max_new_tokens=40, temperature=0.0)
     named = [caption_words(c)[:2] == e.attributes["truth"][:2] for e, c in zip(examples, captions)]
     assert len(examples) >= 6
     assert np.mean(named) >= 0.8, list(zip(captions, [e.attributes["truth"] for e in examples]))

@@ -11,6 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, StaticCache
 from videocap.dam import batching
 from videocap.dam.config import synthetic_config
 from videocap.dam.generation import decode_tokens, positions_of, trim_at_eos
+from videocap.dam.records import DamInput
 
 EOS = torch.tensor([2])
 
@@ -105,7 +106,7 @@ def test_dam_prefill_by_rows_goes_through_forward_and_equals_the_batch(dam_fixtu
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
     masks = [np.pad(np.ones((20, 24), np.uint8), ((10, 18), (20, 20))) for _ in range(3)]
-    prepared = model.prepare([(frames[:1], masks[:1]), (frames, masks), (frames[:2], masks[:2])])
+    prepared = model.prepare([DamInput(frames[:1], masks[:1]), DamInput(frames, masks), DamInput(frames[:2], masks[:2])])
     whole, whole_cache = model.prefill(prepared, 4)
     by_rows, cache = model.prefill(prepared, 4, rows=1)
     scale = whole.logits.abs().max()
@@ -118,7 +119,7 @@ def test_dam_prefill_by_rows_goes_through_forward_and_equals_the_batch(dam_fixtu
         assert int(a.cumulative_length) == int(b.cumulative_length) == length
         torch.testing.assert_close(a.keys[..., :length, :] * real, b.keys[..., :length, :] * real, atol=1e-4, rtol=1e-4)
     model.prefill_rows = 1
-    items = [(frames[:1], masks[:1]), (frames, masks)]
+    items = [DamInput(frames[:1], masks[:1]), DamInput(frames, masks)]
     greedy = model.generate_batch_ids(items, 6)
     model.prefill_rows = 8
     assert model.generate_batch_ids(items, 6) == greedy
@@ -135,9 +136,9 @@ def test_a_seed_per_row_samples_each_row_as_alone(dam_fixtures_dir) -> None:
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
     masks = [np.pad(np.ones((20, 24), np.uint8), ((10, 18), (20, 20))) for _ in range(3)]
-    items = [(frames[:1], masks[:1]), (frames, masks), (frames[:2], masks[:2]), (frames, masks)]
+    items = [DamInput(frames[:1], masks[:1]), DamInput(frames, masks), DamInput(frames[:2], masks[:2]), DamInput(frames, masks)]
     seeds = [11, 5, 11, 99]
-    alone = [model.generate_ids(*item, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=s)
+    alone = [model.generate_ids(item.frames, item.masks, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=s)
              for item, s in zip(items, seeds)]
     assert model.generate_batch_ids(items, 8, temperature=1.0, top_p=0.9, seed=seeds) == alone
     flipped = model.generate_batch_ids(items[::-1], 8, temperature=1.0, top_p=0.9, seed=seeds[::-1])

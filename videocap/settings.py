@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from videocap.checkpoints import config_value
+from videocap.dam.defaults import MAX_NEW_TOKENS, TEMPERATURE, TOP_P
 from videocap.errors import UserError
 from videocap.languages import check_language
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
@@ -26,10 +27,8 @@ DEFAULT_MODEL = SEGMENTERS["yolo"].default_model
 DEFAULT_DAM = "nvidia/DAM-3B-Video"
 DEFAULT_SAM3 = SEGMENTERS["sam3"].default_model
 
-# DAM's sampling defaults: those of NVIDIA's reference (``get_description``).
-DEFAULT_TEMPERATURE = 0.2
-DEFAULT_TOP_P = 0.5
-DEFAULT_MAX_NEW_TOKENS = 512
+# DAM's sampling defaults are DAM's own (``videocap.dam.defaults``: those of NVIDIA's reference).
+DEFAULT_TEMPERATURE, DEFAULT_TOP_P, DEFAULT_MAX_NEW_TOKENS = TEMPERATURE, TOP_P, MAX_NEW_TOKENS
 
 KEYFRAME_METHODS = ("uniform", "quality")
 DTYPES = ("float32", "bfloat16", "float16")

@@ -79,10 +79,11 @@ class EarlyCaptions:
     puts the captions into the run's result as ``videocap.pipeline.caption_runs`` would."""
 
     def __init__(self, video: Video, frame_range: FrameRange, model, settings: CaptionSettings,
-                 track_settings: TrackSettings) -> None:
+                 track_settings: TrackSettings, checkpoint=None) -> None:
         self.frame_range, self.hold = frame_range, video.info.hold(frame_range.stride)
         self.end_time = video.end_time(frame_range)
         self.video, self.model, self.settings, self.track_settings = video, model, settings, track_settings
+        self.checkpoint = checkpoint  # the DAM checkpoint opened before tracking (None: open it when loading)
         self.worker: CaptionWorker | None = None
         self.tracked = False  # tracking ran (the tracks did not come from the cache)
         self.load_seconds = 0.0
@@ -94,7 +95,7 @@ class EarlyCaptions:
                          self.settings.segment_seconds, self.track_settings)
         if jobs and self.worker is None:
             loaded = time.perf_counter()
-            self.model = self.model or load_dam(self.settings)  # beside the segmenter on the same device
+            self.model = self.model or load_dam(self.settings, checkpoint=self.checkpoint)  # beside the segmenter on the same device
             self.load_seconds = round(time.perf_counter() - loaded, 3)
             self.worker = CaptionWorker(self.model, self.video, self.frame_range, self.settings)
         if jobs:

@@ -19,6 +19,7 @@ import numpy as np
 
 from videocap.caption.keyframes import select_keyframes
 from videocap.checkpoints import memory_notes
+from videocap.dam.records import DamInput
 from videocap.errors import UserError
 from videocap.io.video import Frame
 from videocap.progress import progress_bar
@@ -106,19 +107,24 @@ def dam_device(device: str | None) -> str | None:
     return f"cuda:{first}" if first.isdigit() else first
 
 
-def check_dam_available(dam: str | None) -> None:
-    """Fail before tracking when the DAM checkpoint cannot be found or its configs are wrong (weights are read
-    later)."""
-    if not dam:
+def check_dam_available(settings: CaptionSettings, frames: int, flag: str = "--keyframes"):
+    """The DAM checkpoint of ``settings`` opened (a ``videocap.dam.loading.DamCheckpoint``: found, configs and
+    tokenizer read, no weights), failing before tracking when it cannot be had, or when ``frames`` frames with
+    the query do not fit its context."""
+    if not settings.dam:
         raise UserError("no DAM checkpoint given: pass --dam PATH_OR_ID (e.g. nvidia/DAM-3B-Video, or a local "
                         "folder), or set `dam:` in the config")
     from videocap.dam import loading
+    from videocap.dam.inputs import check_context
 
-    loading.read_config(*loading.resolve(dam))
+    checkpoint = loading.open_checkpoint(settings.dam)
+    check_context(checkpoint, frames, settings.query, flag)
+    return checkpoint
 
 
-def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
-    """The DAM model of ``settings.dam``; a one-line error (with what to do) when it cannot be had.
+def load_dam(settings: CaptionSettings, prompt_style: str | None = None, checkpoint=None):
+    """The DAM model of ``settings.dam`` (``checkpoint``: it opened already); a one-line error (with what to
+    do) when it cannot be had.
 
     ``prompt_style`` ("dam-3b" or "dam-3b-video") overrides the checkpoint's default queries. Before any
     weight is read, the model's size is checked against the device's free memory, and a CPU run of a
@@ -131,11 +137,11 @@ def load_dam(settings: CaptionSettings, prompt_style: str | None = None):
     device = dam_device(settings.device) or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = settings.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
     dtype = getattr(torch, dtype_name)
-    root, _ = loading.resolve(settings.dam)
-    for note in memory_notes(settings.dam, root, device, dtype_name, dtype.itemsize):
+    checkpoint = loading.open_checkpoint(checkpoint or settings.dam, prompt_style)
+    for note in memory_notes(settings.dam, checkpoint.root, device, dtype_name, dtype.itemsize):
         print(f"videocap: {note}", file=sys.stderr)
     try:
-        return DamModel.from_pretrained(settings.dam, device=device, dtype=dtype, prompt_style=prompt_style)
+        return DamModel.from_pretrained(checkpoint, device=device, dtype=dtype)
     except (RuntimeError, AssertionError) as exc:
         if "CUDA" in str(exc) or "cuda" in str(exc):
             raise UserError(f"--device {settings.device}: {str(exc).splitlines()[0]}") from exc
@@ -148,14 +154,12 @@ def job_seed(seed: int | None, job: CaptionJob) -> int | None:
     return None if seed is None else zlib.crc32(f"{seed}:{job.track.id}:{job.frames[0].index}".encode())
 
 
-def describe(model, objects: Sequence[tuple[list[np.ndarray], list[np.ndarray]]], settings: CaptionSettings,
-             seed: int | Sequence[int] | None) -> list[str]:
-    """DAM's captions of (frames, masks) objects in one batch, with the settings' query and sampling
-    (``seed``: one for the batch, or one per object)."""
-    items = [(frames, masks, None if settings.query is None else model.default_query(len(frames), settings.query))
-             for frames, masks in objects]
-    return model.describe_batch(items, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                                top_p=settings.top_p, seed=seed, batch_size=len(items))
+def describe(model, objects: Sequence[DamInput], settings: CaptionSettings, seed: int | Sequence[int] | None
+             ) -> list[str]:
+    """DAM's captions of the objects in one batch, with the settings' sampling (``seed``: one for the batch, or
+    one per object)."""
+    return model.describe_batch(list(objects), max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                                top_p=settings.top_p, seed=seed, batch_size=len(objects))
 
 
 def caption_jobs(model, jobs: Sequence[CaptionJob], frames: Iterable[Frame], settings: CaptionSettings,
@@ -229,8 +233,8 @@ def _run(model, ready: list[tuple[int, _Batcher, CaptionJob]],
     """Caption the first ``batch_size`` ready jobs (taken off ``ready``) in one DAM batch."""
     batch = ready[:settings.batch_size]
     del ready[:settings.batch_size]
-    objects = [([batcher.images[f.index] for f in job.keyframes], [f.mask.to_mask() for f in job.keyframes])
-               for _, batcher, job in batch]
+    objects = [DamInput([batcher.images[f.index] for f in job.keyframes], [f.mask.to_mask() for f in job.keyframes],
+                        settings.query) for _, batcher, job in batch]
     seeds = None if settings.seed is None else [job_seed(settings.seed, job) for _, _, job in batch]
     texts = describe(model, objects, settings, seeds)
     for (position, batcher, job), text in zip(batch, texts):

@@ -54,17 +54,14 @@ def load_inputs(media: str | Path, masks: Sequence[str | Path],
                         "(the file is truncated or damaged)") from exc
 
 
-def check_context(dam: str, prompt_style: str | None, count: int, query: str | None, flag: str) -> None:
+def check_context(checkpoint, count: int, query: str | None, flag: str) -> None:
     """Refuse, before the weights load, more frames than the checkpoint's context holds (the prompt would be
-    cut and the caption garbage), saying how many fit."""
-    from videocap.dam import loading
+    cut and the caption garbage), saying how many fit; ``checkpoint``: a ``loading.DamCheckpoint``."""
     from videocap.dam.prompt import make_query, prompt_ids
 
-    root, name = loading.resolve(dam)
-    config = loading.read_config(root, name, prompt_style)
+    config, tokenizer = checkpoint.config, checkpoint.tokenizer
     if not config.max_length or count <= 1:
         return
-    tokenizer = loading.read_tokenizer(root)
     per_frame = math.ceil(config.grid / 2) ** 2  # visual tokens per frame, after the projector's 2x2 merge
 
     def length(n: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,6 +63,33 @@ def resolve(path_or_id: str | Path) -> tuple[Path, str]:
         raise DamLoadError(f"{ref.path} is a file: give the DAM checkpoint folder (the one holding config.json, "
                            "llm/, vision_tower/, mm_projector/ and context_provider/)")
     return ref.path, ref.path.name
+
+
+@dataclass(frozen=True)
+class DamCheckpoint:
+    """A DAM checkpoint found and its configs read, once per run: what the availability checks, the loading
+    and captions.json's provenance record all take."""
+
+    reference: str  # as the user gave it (a folder or a hub id)
+    root: Path  # the folder holding config.json, llm/, vision_tower/, mm_projector/, context_provider/
+    config: DamConfig
+    tokenizer: DamTokenizer
+
+
+def open_checkpoint(path_or_id: str | Path | DamCheckpoint, prompt_style: str | None = None) -> DamCheckpoint:
+    """The checkpoint ``path_or_id`` names, its configs and tokenizer read and checked (no weights read);
+    one given already is returned as it is, or with its configs read again for another ``prompt_style``."""
+    if isinstance(path_or_id, DamCheckpoint):
+        if prompt_style is None or prompt_style == path_or_id.config.prompt_style:
+            return path_or_id
+        path_or_id = path_or_id.reference
+    root, name = resolve(path_or_id)
+    config = read_config(root, name, prompt_style)
+    tokenizer = read_tokenizer(root)
+    if len(tokenizer) > config.llm.vocab_size:
+        raise DamLoadError(f"{root / 'llm' / 'tokenizer.model'} has {len(tokenizer)} pieces but the LLM's "
+                           f"vocab_size is {config.llm.vocab_size}")
+    return DamCheckpoint(str(path_or_id), root, config, tokenizer)
 
 
 def read_json(path: Path) -> dict[str, Any]:

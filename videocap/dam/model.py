@@ -42,6 +42,7 @@ from videocap.dam.config import (
     ContextProviderConfig,
     DamConfig,
 )
+from videocap.dam.defaults import MAX_NEW_TOKENS, TEMPERATURE, TOP_P
 from videocap.dam.generation import (
     Generators,
     TextStream,
@@ -60,14 +61,11 @@ from videocap.dam.preprocess import (
     normalize,
 )
 from videocap.dam.prompt import IMAGE_TOKEN_ID, make_query, prompt_ids
+from videocap.dam.records import DamInput
 from videocap.dam.tokenizer import DamTokenizer
-from videocap.settings import DEFAULT_MAX_NEW_TOKENS as MAX_NEW_TOKENS
-from videocap.settings import DEFAULT_TEMPERATURE as TEMPERATURE
-from videocap.settings import DEFAULT_TOP_P as TOP_P
 
 log = logging.getLogger(__name__)
 
-Item = tuple[Sequence[FrameImage], Sequence[Mask]] | tuple[Sequence[FrameImage], Sequence[Mask], str | None]
 Seeds = int | Sequence[int] | None  # one seed for a batch, or one per item
 
 IGNORE = -100  # the label of a position that carries no loss (prompt, images, padding)
@@ -294,21 +292,18 @@ class DamModel(nn.Module):
         return cls(config, tokenizer, vision.to(device, dtype), llm.to(device, dtype))
 
     @classmethod
-    def from_pretrained(cls, path_or_id: str | Path, device: str | torch.device | None = None,
+    def from_pretrained(cls, path_or_id: str | Path | loading.DamCheckpoint, device: str | torch.device | None = None,
                         dtype: torch.dtype | None = None, prompt_style: str | None = None) -> DamModel:
-        """Load a checkpoint in the official layout: a local folder, or a hub id from the Hugging Face cache.
+        """Load a checkpoint in the official layout: a local folder, a hub id from the Hugging Face cache, or
+        a ``DamCheckpoint`` opened before (``loading.open_checkpoint``).
 
         ``device`` defaults to CUDA when available, else CPU; ``dtype`` to bfloat16 on GPU, float32 on CPU.
         ``prompt_style`` ("dam-3b" or "dam-3b-video") picks the default queries; by default a name with
         "video" in it means DAM-3B-Video. Raises ``DamLoadError`` (a ``UserError``) for a bad checkpoint.
         """
         device, dtype = _defaults(device, dtype)
-        root, name = loading.resolve(path_or_id)
-        config = loading.read_config(root, name, prompt_style)
-        tokenizer = loading.read_tokenizer(root)
-        if len(tokenizer) > config.llm.vocab_size:
-            raise loading.DamLoadError(f"{root / 'llm' / 'tokenizer.model'} has {len(tokenizer)} pieces but the LLM's "
-                                       f"vocab_size is {config.llm.vocab_size}")
+        checkpoint = loading.open_checkpoint(path_or_id, prompt_style)
+        root, config, tokenizer = checkpoint.root, checkpoint.config, checkpoint.tokenizer
 
         # Check every file and shape against skeletons on the meta device before reading any weights.
         with torch.device("meta"):
@@ -351,16 +346,14 @@ class DamModel(nn.Module):
 
     # -- pipeline stages (also timed one by one by benchmarks/dam_bench.py) --
 
-    def prepare(self, items: Sequence[Item]) -> Prepared:
+    def prepare(self, items: Sequence[DamInput]) -> Prepared:
         """Check the inputs, tokenize the prompts and build every frame's cimage (CPU work)."""
         ids, images, masks = [], [], []
-        for n, item in enumerate(items):
-            if len(item) not in (2, 3):
-                raise ValueError(f"item {n} must be (frames, masks) or (frames, masks, query)")
-            frames, frame_masks = item[0], item[1]
-            query = item[2] if len(item) == 3 else None
-            rgb, bin_masks = check_inputs(list(frames), list(frame_masks))
-            ids.append(prompt_ids(self.tokenizer, self.default_query(len(rgb)) if query is None else query, len(rgb)))
+        for item in items:
+            rgb, bin_masks = check_inputs(list(item.frames), list(item.masks))
+            question = item.question
+            query = question if question is not None and "<image>" in question else self.default_query(len(rgb), question)
+            ids.append(prompt_ids(self.tokenizer, query, len(rgb)))
             images += rgb
             masks += bin_masks
         return Prepared(ids=ids, pixels=make_cimages(images, masks, self.config.preprocess))
@@ -494,16 +487,16 @@ class DamModel(nn.Module):
     def logits(self, frames: Sequence[FrameImage], masks: Sequence[Mask],
                query: str | None = None) -> torch.Tensor:
         """float32 logits ``[seq_len, vocab]`` (on the CPU) at every position of the spliced prompt."""
-        return self(self.prepare([(frames, masks, query)])).logits[0].float().cpu()
+        return self(self.prepare([DamInput(frames, masks, query)])).logits[0].float().cpu()
 
     def generate_ids(self, frames: Sequence[FrameImage], masks: Sequence[Mask], query: str | None = None,
                      max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = TOP_P,
                      seed: int | None = None) -> list[int]:
         """The new token ids (greedy by default), up to and including the EOS when one is produced."""
-        return self.generate_batch_ids([(frames, masks, query)], max_new_tokens, temperature, top_p, seed)[0]
+        return self.generate_batch_ids([DamInput(frames, masks, query)], max_new_tokens, temperature, top_p, seed)[0]
 
     @torch.inference_mode()
-    def generate_batch_ids(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
+    def generate_batch_ids(self, items: Sequence[DamInput], max_new_tokens: int = MAX_NEW_TOKENS,
                            temperature: float = 0.0, top_p: float = TOP_P, seed: Seeds = None,
                            stop_at_eos: bool = True) -> list[list[int]]:
         """New token ids of several objects generated together (left padding; greedy equals one-by-one).
@@ -521,10 +514,10 @@ class DamModel(nn.Module):
                  max_new_tokens: int = MAX_NEW_TOKENS, temperature: float = TEMPERATURE, top_p: float = TOP_P,
                  seed: int | None = None) -> str:
         """The description of the masked object (reference defaults: temperature 0.2, top-p 0.5)."""
-        return self.describe_batch([(frames, masks, query)], max_new_tokens=max_new_tokens, temperature=temperature,
+        return self.describe_batch([DamInput(frames, masks, query)], max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_p=top_p, seed=seed)[0]
 
-    def describe_batch(self, items: Sequence[Item], max_new_tokens: int = MAX_NEW_TOKENS,
+    def describe_batch(self, items: Sequence[DamInput], max_new_tokens: int = MAX_NEW_TOKENS,
                        temperature: float = TEMPERATURE, top_p: float = TOP_P, seed: Seeds = None,
                        batch_size: int = 16) -> list[str]:
         """Descriptions of many objects, ``batch_size`` at a time in one batched generation each (on a GPU,
@@ -534,10 +527,10 @@ class DamModel(nn.Module):
         ``seed``: one seed (the objects from ``start`` on sample with ``seed + start``), or one per item,
         which makes each text what ``describe(..., seed=its seed)`` gives, whatever the batch.
         """
-        order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+        order = sorted(range(len(items)), key=lambda i: len(items[i].frames))
         texts = [""] * len(items)
         if items:
-            frames = max(len(item[0]) for item in items)
+            frames = max(len(item.frames) for item in items)
             batch_size = batching.fitting_batch_size(self, batch_size, frames, max_new_tokens)
         for start in range(0, len(order), batch_size):
             group = order[start:start + batch_size]
@@ -553,7 +546,7 @@ class DamModel(nn.Module):
                seed: int | None = None) -> Iterator[str]:
         """The description in pieces as it is generated; the pieces join to what ``describe`` returns."""
         text = TextStream(self.tokenizer)
-        for token in self.decode_steps(self.prepare([(frames, masks, query)]), max_new_tokens, temperature, top_p, seed):
+        for token in self.decode_steps(self.prepare([DamInput(frames, masks, query)]), max_new_tokens, temperature, top_p, seed):
             piece = text.push(int(token[0]))
             if piece:
                 yield piece

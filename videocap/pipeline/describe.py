@@ -15,18 +15,19 @@ def describe_region(media: str | Path, masks: list[Path], settings: CaptionSetti
     """DAM's description of one masked object in an image or a video (``videocap describe``), in pieces as
     it is generated when ``stream``, else in one piece. ``settings.query`` may be a question or a full query
     with one ``<image>`` per frame."""
+    from videocap.dam import loading
     from videocap.dam.inputs import check_context, load_inputs
     from videocap.dam.preprocess import check_inputs
 
     folder = len(masks) == 1 and Path(masks[0]).is_dir()
-    check_context(settings.dam, prompt_style, num_frames if folder else len(masks), settings.query,
-                  "--frames" if folder else "--mask")
+    checkpoint = loading.open_checkpoint(settings.dam, prompt_style)
+    check_context(checkpoint, num_frames if folder else len(masks), settings.query, "--frames" if folder else "--mask")
     frames, frame_masks = load_inputs(Path(media), tuple(Path(m) for m in masks), num_frames)
     try:
         check_inputs(frames, frame_masks)  # sizes and empty masks: before the weights load
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    model = load_dam(settings, prompt_style)
+    model = load_dam(settings, prompt_style, checkpoint)
     query = settings.query
     if query is not None and "<image>" not in query:
         query = model.default_query(len(frames), query)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from videocap import checkpoints
 from videocap.caption.jobs import check_dam_available, describe, load_dam
+from videocap.dam.records import DamInput
 from videocap.errors import UserError
 from videocap.io.photos import list_photos, output_names, read_photo
 from videocap.io.staging import check_not_in_use, output_run
@@ -33,13 +34,13 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     if len(photos) == 1:
         read_photo(photos[0])  # a bad single photo fails before any model loads
     check_not_in_use(out_dir)
-    if model is None:
-        check_dam_available(captioning.dam)
+    checkpoint = check_dam_available(captioning, 1, "--query") if model is None else None
     with output_run(out_dir, OUTPUT_SUFFIXES) as staging:
         segmenter = segmenter or make_segmenter(settings)
         names = output_names(photos)
         records = {"segmentation": segmenter_entry(settings.segmenter).model_record(settings.segmenter_model),
-                   "captioning": checkpoints.provenance(captioning.dam)}
+                   "captioning": checkpoints.model_record(captioning.dam, checkpoint.root) if checkpoint
+                   else checkpoints.provenance(captioning.dam)}
         results, written = [], []
         with progress_bar(len(photos), "photos", "photo", progress and len(photos) > 1) as bar:
             for photo in photos:
@@ -51,7 +52,8 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
                         raise
                     bar.write(f"videocap: skipped {exc}")
                     continue
-                result, model = _photo_result(photo, image, segmenter, model, settings, captioning, on_caption)
+                result, model = _photo_result(photo, image, segmenter, model, checkpoint, settings, captioning,
+                                              on_caption)
                 result.run_id, result.model_records = staging.run_id, records
                 written += write_photo_outputs(result, image, staging.folder, names[photo])
                 results.append(result)
@@ -59,14 +61,15 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     return results
 
 
-def _photo_result(photo: Path, image, segmenter, model, settings: ImageSettings, captioning: CaptionSettings,
-                  on_caption: OnPhotoCaption | None) -> tuple[PhotoResult, object]:
-    """One photo's objects captioned, and the DAM model (loaded at the first photo with objects)."""
+def _photo_result(photo: Path, image, segmenter, model, checkpoint, settings: ImageSettings,
+                  captioning: CaptionSettings, on_caption: OnPhotoCaption | None) -> tuple[PhotoResult, object]:
+    """One photo's objects captioned, and the DAM model (loaded from ``checkpoint`` at the first photo with
+    objects)."""
     started = time.perf_counter()
     objects = photo_objects(segmenter(image))
     segmented = time.perf_counter()
     if objects and model is None:
-        model = load_dam(captioning)
+        model = load_dam(captioning, checkpoint=checkpoint)
     loaded = time.perf_counter()
     _caption_photo(model, image, objects, captioning, lambda obj: on_caption and on_caption(photo, obj))
     result = PhotoResult(photo, int(image.shape[1]), int(image.shape[0]), hashlib.sha256(photo.read_bytes()).hexdigest(),
@@ -84,7 +87,8 @@ def _caption_photo(model, image, objects: list[Track], settings: CaptionSettings
     for start in range(0, len(objects), settings.batch_size):
         group = objects[start:start + settings.batch_size]
         seed = None if settings.seed is None else settings.seed + start
-        texts = describe(model, [([image], [obj.first.mask.to_mask()]) for obj in group], settings, seed)
+        texts = describe(model, [DamInput([image], [obj.first.mask.to_mask()], settings.query) for obj in group],
+                         settings, seed)
         for obj, text in zip(group, texts):
             obj.captions = [Caption(0.0, 0.0, 0, 0, [0], text)]
             on_caption(obj)

@@ -50,18 +50,18 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     video = Video(path)  # bad video input fails here, before any model loads
     frame_range = resolve(video, track_settings)
     check_not_in_use(out_dir)
-    if model is None:
-        check_dam_available(settings.dam)
+    checkpoint = check_dam_available(settings, track_settings.keyframe_count) if model is None else None
     with output_run(out_dir, OUTPUT_SUFFIXES) as staging:  # locked from here: a second run into the folder stops at once
-        early = EarlyCaptions(video, frame_range, model, settings, track_settings) if overlap else None
+        early = EarlyCaptions(video, frame_range, model, settings, track_settings, checkpoint) if overlap else None
         tracking, video_sha = tracks_with_cache(video, frame_range, track_settings, tracker, progress, use_cache,
                                                 early.submit if early else None)
         tracker = None  # let YOLO go before DAM loads (when DAM was not loaded during tracking)
-        run = plan_captions(video, tracking, video_sha, settings, started)
+        records = model_records(track_settings, settings, checkpoint)
+        run = plan_captions(video, tracking, video_sha, settings, started, records)
         if early is not None and early.tracked:  # every track ended during tracking: its jobs are done or queued
             early.finish(run.result, on_caption)
         else:  # the tracks came from the cache (or no overlap): caption them now
-            caption_runs([run], settings, model, progress, on_caption)
+            caption_runs([run], settings, model, progress, on_caption, checkpoint)
         return write_run(run, staging, render, progress)
 
 
@@ -93,24 +93,27 @@ def plan_captions(video: Video, tracking: TrackingResult, video_sha: str, settin
     return CaptionRun(video, result, jobs, time.perf_counter() if started is None else started)
 
 
-def model_records(segmenting: TrackSettings, captioning: CaptionSettings) -> dict:
-    """What captions.json says about each model: name, local path, revision and licence."""
+def model_records(segmenting: TrackSettings, captioning: CaptionSettings, dam_checkpoint=None) -> dict:
+    """What captions.json says about each model: name, local path, revision and licence (of the DAM folder
+    ``dam_checkpoint`` found, when it was opened already)."""
     entry = segmenter_entry(segmenting.segmenter)
-    return {"segmentation": entry.model_record(segmenting.segmenter_model),
-            "captioning": checkpoints.provenance(captioning.dam)}
+    dam = checkpoints.model_record(captioning.dam, dam_checkpoint.root) if dam_checkpoint else \
+        checkpoints.provenance(captioning.dam)
+    return {"segmentation": entry.model_record(segmenting.segmenter_model), "captioning": dam}
 
 
 def caption_runs(runs: list[CaptionRun], settings: CaptionSettings, model=None, progress: bool = True,
-                 on_caption: OnCaption | None = None):
+                 on_caption: OnCaption | None = None, checkpoint=None):
     """Caption the jobs of every run, DAM batches shared across the runs' videos; returns the model (loaded
-    here when ``model`` is None and some run has a job, else the one given)."""
+    here, from ``checkpoint`` when it was opened already, when ``model`` is None and some run has a job, else
+    the one given)."""
     for run in runs:
         run.result.prompt_style = getattr(model, "prompt_style", None)
     pending = [run for run in runs if run.jobs]
     if not pending:
         return model
     loaded = time.perf_counter()
-    model = model or load_dam(settings)
+    model = model or load_dam(settings, checkpoint=checkpoint)
     load_seconds = round(time.perf_counter() - loaded, 3)
     captioned = time.perf_counter()
     videos = [(run.jobs, _keyframes(run)) for run in pending]
