@@ -69,11 +69,14 @@ def region_mask(region: Region) -> np.ndarray:
     return coco_mask.decode(rle).astype(np.uint8) * 255
 
 
+def _require_image(region: Region) -> None:
+    if not region.image.is_file():
+        raise UserError(f"{region.image}: no such image (DLC-Bench's images are under images/)")
+
+
 def region_image(region: Region):
     from PIL import Image
 
-    if not region.image.is_file():
-        raise UserError(f"{region.image}: no such image (DLC-Bench's images are under images/)")
     with Image.open(region.image) as image:
         return image.convert("RGB")
 
@@ -99,6 +102,8 @@ def caption_regions(data: Path, keys: list[str], dam: str, path: Path, batch_siz
     todo = [region for region in read_regions(data, keys) if region.key not in captions]
     if not todo:
         return
+    for region in todo:  # before the DAM is loaded: a missing image is reported at once
+        _require_image(region)
     from videocap.dam import DamModel
 
     model = DamModel.from_pretrained(dam, device=device)

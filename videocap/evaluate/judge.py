@@ -43,6 +43,9 @@ class Judge:
         except self._errors as exc:
             raise UserError(f"judge at {self.settings.url} failed after {self.settings.retries} retries: "
                             f"{_one_line(exc)}") from exc
+        except ValueError as exc:  # the body is not JSON
+            raise UserError(f"judge at {self.settings.url} answered something that is not a chat completion: "
+                            f"{_one_line(exc)}") from exc
         return self._message(response)
 
     def _message(self, response) -> str:
