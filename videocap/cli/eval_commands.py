@@ -70,3 +70,28 @@ def dlc_bench(data: Path, judge_url: str, judge_model: str | None, dam: str | No
     summary = score_captions(questions, pred, judge, out)
     echo_err(f"scores of {len(questions.keys)} regions in {out / 'scores.json'} and {out / 'scores.csv'}")
     click.echo(summary.line())
+
+
+@eval_group.command("captions", epilog=CAPTION_EXAMPLES)
+@click.option("--pred", type=click.Path(path_type=Path), required=True,
+              help="A run folder, its captions.json, VideoRefer-style [{id, pred}], or {id: caption}.")
+@click.option("--ref", type=click.Path(path_type=Path), required=True,
+              help="Reference captions: videocap's {objects: [...]} or VideoRefer-Bench-D's JSON.")
+@click.option("--match", "match_by", type=click.Choice(["auto", "id", "iou"]), default="auto", show_default=True,
+              help="Pair objects by id or by mask IoU; auto: IoU when every reference object has masks.")
+@click.option("--min-iou", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+def captions(pred: Path, ref: Path, match_by: str, min_iou: float) -> None:
+    """BLEU-4, ROUGE-L, CIDEr (and METEOR with Java) of object captions against reference captions."""
+    from videocap.evaluate.caption_metrics import CaptionPair, caption_scores
+    from videocap.evaluate.videorefer import match_objects, read_predictions, read_references
+
+    references, predictions = read_references(ref), read_predictions(pred)
+    if match_by == "auto":
+        match_by = "iou" if references and all(r.masks for r in references) else "id"
+    pairs = match_objects(predictions, references, match_by, min_iou)
+    echo_err(f"{len(pairs)} of {len(references)} reference objects matched by {match_by}")
+    if not pairs:
+        raise UserError(f"no predicted object matches a reference object by {match_by}")
+    scores = caption_scores([CaptionPair(r.key, p.text, r.captions) for p, r in pairs])
+    for line in scores.lines():
+        click.echo(line)
