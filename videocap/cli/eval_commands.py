@@ -83,7 +83,11 @@ def dlc_bench(data: Path, judge_url: str, judge_model: str | None, dam: str | No
 def captions(pred: Path, ref: Path, match_by: str, min_iou: float) -> None:
     """BLEU-4, ROUGE-L, CIDEr (and METEOR with Java) of object captions against reference captions."""
     from videocap.evaluate.caption_metrics import CaptionPair, caption_scores
-    from videocap.evaluate.videorefer import match_objects, read_predictions, read_references
+    from videocap.evaluate.videorefer import (
+        match_objects,
+        read_predictions,
+        read_references,
+    )
 
     references, predictions = read_references(ref), read_predictions(pred)
     if match_by == "auto":

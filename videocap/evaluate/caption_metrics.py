@@ -43,7 +43,7 @@ def _tokenized(pairs: list[CaptionPair], ptb: bool) -> tuple[dict, dict]:
     if ptb:
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-        as_coco = lambda texts: {k: [{"caption": t} for t in v] for k, v in texts.items()}  # noqa: E731
+        as_coco = lambda texts: {k: [{"caption": t} for t in v] for k, v in texts.items()}
         return PTBTokenizer().tokenize(as_coco(predictions)), PTBTokenizer().tokenize(as_coco(references))
     return ({k: [simple_tokens(t) for t in v] for k, v in predictions.items()},
             {k: [simple_tokens(t) for t in v] for k, v in references.items()})

@@ -49,7 +49,7 @@ def read_regions(data: Path, keys: list[str]) -> list[Region]:
     missing = wanted - {region.key for region in regions}
     if missing:
         raise UserError(f"{data / 'annotations.json'}: no mask for {len(missing)} regions of qa.json "
-                        f"(first: {sorted(missing)[0]})")
+                        f"(first: {min(missing)})")
     return regions
 
 
