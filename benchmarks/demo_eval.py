@@ -7,6 +7,7 @@ For held-out clips (seeds 500_000+, disjoint from training 2_000_000+), every ob
   and motion (left/right/up/down combination, or still);
 - mask swap: in clips with several objects (same frames, one caption per mask), the share of objects
   whose caption names their own colour and shape, not a neighbour's;
+- BLEU-4, ROUGE-L, CIDEr (METEOR with Java) of the captions against the clips' generated true captions;
 - the same with the mask channel blanked (zeros in the mask planes of both views; the focal crop is
   still taken around the object), to show how much the model relies on the mask.
 
@@ -31,6 +32,7 @@ import torch  # noqa: E402
 
 from videocap.dam import DamModel  # noqa: E402
 from videocap.dam.shapes_data import clip_examples  # noqa: E402
+from videocap.evaluate.caption_metrics import CaptionPair, caption_scores  # noqa: E402
 from videocap.synthetic import caption_words  # noqa: E402
 
 EVAL_SEED_BASE = 500_000
@@ -117,6 +119,9 @@ def main() -> None:
         label = "mask channel blanked" if blank else "with masks"
         print(f"{label:>21}: " + ", ".join(f"{k} {v:6.1%}" for k, v in result.items())
               + f"  ({seconds / len(examples) * 1000:.0f} ms/object)")
+        pairs = [CaptionPair(str(n), caption, [e.caption]) for n, (e, caption) in enumerate(zip(examples, captions))]
+        for line in caption_scores(pairs).lines():
+            print(f"{'':>23}{line}")
         if not blank:
             for e, caption in list(zip(examples, captions))[:args.show]:
                 print(f"    truth {' '.join(e.attributes['truth'])!r:40} -> {caption!r}")
