@@ -15,7 +15,13 @@ import threading
 
 import click
 
-from videocap.cli import eval_commands, photo_commands, remake_commands, train_commands, video_commands  # noqa: F401 - they add the commands
+from videocap.cli import (  # noqa: F401 - they add the commands
+    eval_commands,
+    photo_commands,
+    remake_commands,
+    train_commands,
+    video_commands,
+)
 from videocap.cli.group import cli
 from videocap.errors import Terminated, UserError
 

@@ -105,12 +105,13 @@ def caption_regions(data: Path, keys: list[str], dam: str, path: Path, batch_siz
     for region in todo:  # before the DAM is loaded: a missing image is reported at once
         _require_image(region)
     from videocap.dam import DamModel
+    from videocap.dam.records import DamInput
 
     model = DamModel.from_pretrained(dam, device=device)
     with progress_bar(len(todo), "captioning", "region") as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            items = [([region_image(r)], [region_mask(r)], QUERY) for r in batch]
+            items = [DamInput([region_image(r)], [region_mask(r)], QUERY) for r in batch]
             texts = model.describe_batch(items, max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE, top_p=TOP_P,
                                          seed=[SEED + order[r.key] for r in batch], batch_size=batch_size)
             captions |= {region.key: text for region, text in zip(batch, texts, strict=True)}
