@@ -181,8 +181,8 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose from {', '.join(ENGINES)}")
     videos = list_videos(inputs, recursive)
+    check_dam_available(settings.caption, settings.track.keyframe_count)  # bad arguments fail before any model loads
     out = ensure_writable_dir(out)
-    check_dam_available(settings.caption.dam)  # bad arguments fail before any model loads
     if engine == "ray":
         from videocap.batch.on_ray import check_ray
 

@@ -106,15 +106,15 @@ def dam_device(device: str | None) -> str | None:
     return f"cuda:{first}" if first.isdigit() else first
 
 
-def check_dam_available(dam: str | None) -> None:
-    """Fail before tracking when the DAM checkpoint cannot be found or its configs are wrong (weights are read
-    later)."""
-    if not dam:
+def check_dam_available(settings: CaptionSettings, frames: int, flag: str = "--keyframes") -> None:
+    """Fail before tracking when the DAM checkpoint cannot be found, its configs are wrong, or ``frames`` frames
+    with the query do not fit its context (weights are read later)."""
+    if not settings.dam:
         raise UserError("no DAM checkpoint given: pass --dam PATH_OR_ID (e.g. nvidia/DAM-3B-Video, or a local "
                         "folder), or set `dam:` in the config")
-    from videocap.dam import loading
+    from videocap.dam.inputs import check_context
 
-    loading.read_config(*loading.resolve(dam))
+    check_context(settings.dam, None, frames, settings.query, flag)
 
 
 def load_dam(settings: CaptionSettings, prompt_style: str | None = None):

@@ -62,7 +62,7 @@ def check_context(dam: str, prompt_style: str | None, count: int, query: str | N
 
     root, name = loading.resolve(dam)
     config = loading.read_config(root, name, prompt_style)
-    if not config.max_length or count <= 1:
+    if not config.max_length:
         return
     tokenizer = loading.read_tokenizer(root)
     per_frame = math.ceil(config.grid / 2) ** 2  # visual tokens per frame, after the projector's 2x2 merge
@@ -74,6 +74,9 @@ def check_context(dam: str, prompt_style: str | None, count: int, query: str | N
     if length(count) <= config.max_length:
         return
     fits = max((n for n in range(1, count) if length(n) <= config.max_length), default=0)
+    if fits == 0:  # the query alone is too long
+        raise UserError(f"--query: the prompt is {length(count)} tokens with {count} frame(s), more than the "
+                        f"{config.max_length} this checkpoint takes: shorten the query")
     raise UserError(f"{flag}: {count} frames make a prompt of {length(count)} tokens, more than the "
                     f"{config.max_length} this checkpoint takes: use at most {fits} frames")
 

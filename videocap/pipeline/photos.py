@@ -33,7 +33,7 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
         read_photo(photos[0])  # a bad single photo fails before any model loads
     check_not_in_use(out_dir)
     if model is None:
-        check_dam_available(captioning.dam)
+        check_dam_available(captioning, 1, "--query")
     with output_run(out_dir) as staging:
         segmenter = segmenter or make_segmenter(settings)
         names = output_names(photos)

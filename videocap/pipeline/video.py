@@ -51,7 +51,7 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     frame_range = resolve(video, track_settings)
     check_not_in_use(out_dir)
     if model is None:
-        check_dam_available(settings.dam)
+        check_dam_available(settings, track_settings.keyframe_count)
     with output_run(out_dir) as staging:  # locked from here: a second run into the folder stops at once
         early = EarlyCaptions(video, frame_range, model, settings, track_settings) if overlap else None
         tracking, video_sha = tracks_with_cache(video, frame_range, track_settings, tracker, progress, use_cache,
