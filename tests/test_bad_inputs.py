@@ -165,3 +165,28 @@ def test_a_checkpoint_folder_is_replaced_only_when_videocap_wrote_it(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert check_out_dir(empty) == empty
+
+
+LONG_QUERY = " ".join(["word"] * 3000)
+
+
+@pytest.mark.parametrize("command, extra, message", [
+    (["caption", str(SAMPLE)], ["--keyframes", "60"], "--keyframes: 60 frames make a prompt of 1051 tokens, more than "
+                                                      "the 1024 this checkpoint takes: use at most 58 frames"),
+    (["caption", str(SAMPLE)], ["--query", LONG_QUERY], "--query: the prompt is"),
+    (["batch", str(SAMPLE)], ["--keyframes", "1000"], "use at most 58 frames"),
+    (["image", str(REPO / "docs" / "captioned-frame.png")], ["--query", LONG_QUERY], "shorten the query"),
+])
+def test_prompts_longer_than_the_context_are_refused_before_the_work(command, extra, message, tmp_path, capsys):
+    """Before, the prompt was cut to the model's 1024 tokens and the captions came out as garbage, exit 0."""
+    assert main([*command, "--class", "circle", "--demo", *extra, "--out", str(tmp_path / "o")]) == 2
+    assert message in one_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_device_without_a_gpu_is_one_line_at_once(tmp_path, capsys):
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has a GPU")
+    assert main(["caption", str(SAMPLE), "--class", "circle", "--demo", "--device", "cuda", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "no CUDA GPU" in one_line(capsys)

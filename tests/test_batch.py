@@ -265,3 +265,21 @@ def test_a_batch_hashes_its_local_dam_folder_once(clips, tmp_path, monkeypatch):
     revisions = {json.loads((tmp_path / "b" / f"clip{n}" / "captions.json").read_text())["models"]["about"]
                  ["captioning"]["revision"] for n in range(3)}
     assert len(revisions) == 1 and next(iter(revisions)).startswith("sha256:")
+
+
+def test_the_output_folder_inside_the_inputs_is_never_an_input(clips, tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(clips, folder, ignore=shutil.ignore_patterns("corrupt.mp4", "clip1*", "clip2*"))
+    out = folder / "runs"
+    for _ in range(3):  # reruns used to caption the previous runs' captioned.mp4 files: 2, then 6, then 14 videos
+        summary = run_batch([folder], out, batch_settings(), recursive=True, progress=False)
+    assert summary.total == 1
+    assert list_videos([folder], recursive=True, out=out) == [folder / "clip0.mp4"]
+
+
+def test_list_files_take_comments(tmp_path):
+    for name in ("a.mp4", "b c.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    listing = tmp_path / "videos.txt"
+    listing.write_text("# my clips\na.mp4   # the first\n\nb c.mp4\t# the second\n")
+    assert list_videos([listing]) == [tmp_path / "a.mp4", tmp_path / "b c.mp4"]

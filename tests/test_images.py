@@ -116,3 +116,17 @@ def test_videocap_image_on_16_bit_photos(tmp_path, capsys):
     assert main(["image", str(deep), "--config", str(DEMO_CONFIG), "--class", "circle", "--out",
                  str(tmp_path / "o"), "--quiet"]) == 0
     assert "circle #1" in capsys.readouterr().out
+
+
+def test_an_image_too_large_to_hold_is_one_line(tmp_path):
+    from PIL import Image
+
+    from videocap.errors import UserError
+
+    Image.MAX_IMAGE_PIXELS, limit = None, Image.MAX_IMAGE_PIXELS
+    try:
+        Image.new("1", (20000, 20000)).save(tmp_path / "huge.png", optimize=True)  # 400 million pixels in 49 kB
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    with pytest.raises(UserError, match="the image is too large: videocap reads up to 268 million pixels"):
+        read_photo(tmp_path / "huge.png")

@@ -72,3 +72,42 @@ def test_config_errors():
 def test_bad_settings_say_which_flag(build, message):
     with pytest.raises(UserError, match=message):
         build()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("conf: high", "conf: 'high' is not allowed; give a number from 0 to 1"),
+    ("imgsz: big", "imgsz: 'big' is not allowed; give a whole number of 32 or more or null"),
+    ("temperature: hot", "temperature: 'hot' is not allowed; give a number of 0 or more"),
+    ("top_p: [1]", "top_p: [1] is not allowed; give a number from 0 to 1"),
+    ("language: 42", "language: 42 is not allowed; give text"),
+    ("keyframe_count: 0", "keyframe_count: 0 is not allowed; give a whole number of 1 or more"),
+    ("max_new_tokens: true", "max_new_tokens: True is not allowed; give a whole number of 1 or more"),
+    ("min_score: .nan", "min_score: nan is not allowed"),
+    ("batch_size: 2.5", "batch_size: 2.5 is not allowed; give a whole number"),
+])
+def test_config_values_of_the_wrong_type_are_one_line_errors(tmp_path, line, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(line + "\n")
+    with pytest.raises(UserError) as caught:
+        load_config(config)
+    assert str(caught.value) == f"config {config}: {message}" or message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_nulls_and_good_values_pass(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("imgsz: null\nseed: ~\nconf: 0.3\ntemperature: 0\ndevice: cpu\n")
+    assert load_config(config)["conf"] == 0.3
+
+
+@pytest.mark.parametrize("device, message", [
+    ("banana", "give cpu, cuda, cuda:N or GPU numbers"),
+    ("cuda", "no CUDA GPU"), ("0", "no CUDA GPU"), ("cuda:1", "no CUDA GPU"),
+])
+def test_devices_are_checked_at_once(device, message, monkeypatch):
+    monkeypatch.setattr("glob.glob", lambda pattern: [])  # this machine, or CI's: no NVIDIA device files
+    for make in (lambda: TrackSettings(("person",), device=device), lambda: CaptionSettings(device=device),
+                 lambda: ImageSettings(("person",), device=device)):
+        with pytest.raises(UserError, match=message):
+            make()
+    assert TrackSettings(("person",), device="cpu").device == "cpu"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -172,6 +173,7 @@ class Track:
                              float(f["score"]), BoxMask.from_rle(f["mask"])) for f in data["frames"]]
         if video is not None:
             for f in frames:
+                _check_frame_numbers(data["id"], f, video)
                 if f.mask.frame_size != (video.width, video.height):
                     raise UserError(f"track {data['id']}: a mask of {f.mask.frame_size[0]}x{f.mask.frame_size[1]} in "
                                     f"a {video.width}x{video.height} video (the file was edited or is damaged)")
@@ -179,6 +181,26 @@ class Track:
         keyframe_positions = [position[int(index)] for index in data.get("keyframes", [])]
         captions = [Caption.from_json(c) for c in data.get("captions", [])]
         return cls(int(data["id"]), str(data["class"]), frames, keyframe_positions, captions)
+
+
+def _check_range(r: dict, video: VideoInfo) -> None:
+    start, end, stride = r["start_frame"], r["end_frame"], r["stride"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end, stride)) or stride < 1 \
+            or not 0 <= start < end:
+        raise UserError(f"range start {start!r}, end {end!r}, stride {stride!r}: give whole numbers with "
+                        "0 <= start < end and stride 1 or more (the file was edited or is damaged)")
+
+
+def _check_frame_numbers(track_id, frame: TrackFrame, video: VideoInfo) -> None:
+    """An edited file's numbers within what a video of this size can hold (NaN, 1e12 boxes would draw nothing
+    sensible, or take the renderer hours)."""
+    x1, y1, x2, y2 = frame.box
+    inside = all(math.isfinite(v) for v in (*frame.box, frame.time, frame.score)) and \
+        -1 <= x1 <= x2 <= video.width + 1 and -1 <= y1 <= y2 <= video.height + 1 and 0 <= frame.score <= 1
+    if not inside:
+        raise UserError(f"track {track_id}, frame {frame.index}: box {list(frame.box)}, time {frame.time} or score "
+                        f"{frame.score} is not a number inside the {video.width}x{video.height} frame (the file was "
+                        "edited or is damaged)")
 
 
 @dataclass
@@ -219,6 +241,12 @@ class TrackingResult:
         known = {f.name for f in dataclasses.fields(TrackSettings)}
         r = data["range"]
         video = VideoInfo(**data["video"])
+        _check_range(r, video)
+        ids = [t["id"] for t in data["tracks"]]
+        if len(ids) != len(set(ids)):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise UserError(f"track id(s) {', '.join(map(str, twice))} appear more than once: each track needs its own "
+                            "id (their files would overwrite each other)")
         return cls(video, TrackSettings(**{k: v for k, v in settings.items() if k in known}),
                    FrameRange(r["start_frame"], r["end_frame"], r["stride"]),
                    [Track.from_json(t, video) for t in data["tracks"]], dict(data.get("timing", {})))
@@ -291,9 +319,16 @@ class CaptionResult:
             raise UserError(f"captions file is damaged or from another version ({type(exc).__name__}: {exc})") from exc
 
 
+def captions_path(folder_or_json: str | Path) -> Path:
+    """A run's ``captions.json``: the path itself, or the one in the folder given."""
+    path = Path(folder_or_json)
+    return path / "captions.json" if path.is_dir() else path
+
+
 def read_captions(path: str | Path) -> CaptionResult:
-    """A ``captions.json`` written by ``videocap caption``; one-line errors for anything else."""
-    path = Path(path)
+    """A ``captions.json`` written by ``videocap caption`` (or the one in a run's folder); one-line errors for
+    anything else."""
+    path = captions_path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file (give the captions.json that `videocap caption` wrote)")
     try:

@@ -10,6 +10,8 @@ against the config file's folder, so the bundled demo config works from any work
 from __future__ import annotations
 
 import dataclasses
+import glob
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,7 @@ class TrackSettings:
         if not self.classes:
             raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
         _default_segmenter_model(self)
+        check_device(self.device)
         if self.stride < 1:
             raise UserError(f"--stride must be 1 or more, got {self.stride}")
         if self.keyframe_method not in KEYFRAME_METHODS:
@@ -110,6 +113,7 @@ class CaptionSettings:
         if self.overlay not in OVERLAYS:
             raise UserError(f"overlay {self.overlay!r}: choose from {', '.join(OVERLAYS)}")
         check_language(self.language)
+        check_device(self.device)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> CaptionSettings:
@@ -131,10 +135,27 @@ class ImageSettings:
 
     def __post_init__(self) -> None:
         _default_segmenter_model(self)
+        check_device(self.device)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **flags: Any) -> ImageSettings:
         return _build(cls, config, IMAGE_KEYS, flags)
+
+
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?|\d+(,\d+)*)$")
+
+
+def check_device(device: str | None) -> None:
+    """A device name torch and ultralytics take, and a GPU one only where there is a GPU: said at once, before
+    any model loads (torch is not imported for this: the NVIDIA driver's device files tell)."""
+    if device is None:
+        return
+    if not _DEVICE.match(device.strip()):
+        raise UserError(f"--device {device!r}: give cpu, cuda, cuda:N or GPU numbers (0, or 0,1 for ultralytics)")
+    wants_gpu = device.strip() not in ("cpu", "mps")
+    if wants_gpu and not glob.glob("/dev/nvidia[0-9]*"):
+        raise UserError(f"--device {device}: this machine has no CUDA GPU (no NVIDIA driver device); use --device "
+                        "cpu, or leave --device out to use the CPU")
 
 
 def _default_segmenter_model(settings) -> None:
@@ -191,7 +212,51 @@ def load_config(path: str | Path | None = None, demo: bool = False) -> dict[str,
     if unknown:
         raise UserError(f"config {config_path}: unknown setting(s) {', '.join(sorted(unknown))}; "
                         f"known: {', '.join(sorted(KNOWN_KEYS))}")
+    for key, value in data.items():
+        check_value(key, value, f"config {config_path}")
     for key in PATH_KEYS & set(data):
         if isinstance(data[key], str):
             data[key] = config_value(data[key], config_path.parent)
     return data
+
+
+# -- what each setting may hold --
+
+#: Per key: its type, and the lowest and highest value a number may take (None: no bound).
+VALUE_TYPES: dict[str, tuple[type, float | None, float | None]] = {
+    "conf": (float, 0, 1), "min_score": (float, 0, 1), "top_p": (float, 0, 1), "temperature": (float, 0, None),
+    "segment_seconds": (float, 0, None), "imgsz": (int, 32, None), "min_frames": (int, 1, None),
+    "keyframe_count": (int, 1, None), "max_new_tokens": (int, 1, None), "batch_size": (int, 1, None),
+    "seed": (int, None, None),
+    **{key: (str, None, None) for key in ("segmenter", "segmenter_model", "model", "sam3", "dam", "device",
+                                         "keyframe_method", "language", "overlay")},
+}
+#: Keys that may be null (``~`` or ``null`` in YAML): the default is chosen at run time.
+NULLABLE = {"imgsz", "device", "seed", "segment_seconds", "dam"}
+
+
+def check_value(key: str, value: Any, source: str) -> None:
+    """A setting's value of the right type and in range, or a one-line error naming the key, the value and
+    what is allowed (YAML reads ``true`` as a boolean and ``high`` as text: neither is a number)."""
+    kind, low, high = VALUE_TYPES.get(key, (None, None, None))
+    if kind is None or (value is None and key in NULLABLE):
+        return
+    if not _fits(value, kind, low, high):
+        raise UserError(f"{source}: {key}: {value!r} is not allowed; give {_allowed(kind, low, high)}"
+                        + (" or null" if key in NULLABLE else ""))
+
+
+def _fits(value: Any, kind: type, low: float | None, high: float | None) -> bool:
+    if kind is str:
+        return isinstance(value, str)
+    numbers = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, numbers) or value != value:  # bool is an int; NaN
+        return False
+    return (low is None or value >= low) and (high is None or value <= high) and abs(value) != float("inf")
+
+
+def _allowed(kind: type, low: float | None, high: float | None) -> str:
+    what = {int: "a whole number", float: "a number", str: "text"}[kind]
+    if low is not None and high is not None:
+        return f"{what} from {low:g} to {high:g}"
+    return f"{what} of {low:g} or more" if low is not None else what

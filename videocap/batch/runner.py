@@ -65,8 +65,9 @@ class BatchSummary:
 
 # -- planning --
 
-def list_videos(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:
-    """The videos the inputs name, in order, each once; a one-line error for an input that names nothing."""
+def list_videos(inputs: Iterable[str | Path], recursive: bool = False, out: Path | None = None) -> list[Path]:
+    """The videos the inputs name, in order, each once, none inside the batch's own output folder ``out`` (its
+    captioned videos are outputs, not inputs); a one-line error for an input that names nothing."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item).expanduser()
@@ -87,7 +88,10 @@ def list_videos(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         else:
             raise UserError(f"{item}: no such file or folder")
     seen, videos = set(), []
+    outputs = Path(os.path.abspath(out)) if out is not None else None
     for path in found:
+        if outputs is not None and Path(os.path.abspath(path)).is_relative_to(outputs):
+            continue
         if (key := os.path.abspath(path)) not in seen:
             seen.add(key)
             videos.append(path)
@@ -100,8 +104,8 @@ def _listed(list_file: Path) -> list[Path]:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{list_file}: cannot read the list of videos ({exc})") from exc
-    paths = [list_file.parent / Path(line.strip()).expanduser() for line in lines
-             if line.strip() and not line.strip().startswith("#")]
+    entries = [line.split(" #")[0].split("\t#")[0].strip() for line in lines]  # a '#' after a blank: a comment
+    paths = [list_file.parent / Path(entry).expanduser() for entry in entries if entry and not entry.startswith("#")]
     if not paths:
         raise UserError(f"{list_file}: lists no videos")
     return paths
@@ -180,9 +184,11 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
     """
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: choose from {', '.join(ENGINES)}")
-    videos = list_videos(inputs, recursive)
-    out = ensure_writable_dir(out)
+    videos = list_videos(inputs, recursive, Path(out))
+    if not videos:
+        raise UserError(f"the inputs name no video outside the output folder {out}")
     check_dam_available(settings.caption, settings.track.keyframe_count)  # bad arguments fail before any model loads
+    out = ensure_writable_dir(out)
     if engine == "ray":
         from videocap.batch.on_ray import check_ray
 

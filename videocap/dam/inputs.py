@@ -60,7 +60,7 @@ def check_context(checkpoint, count: int, query: str | None, flag: str) -> None:
     from videocap.dam.prompt import make_query, prompt_ids
 
     config, tokenizer = checkpoint.config, checkpoint.tokenizer
-    if not config.max_length or count <= 1:
+    if not config.max_length:
         return
     per_frame = math.ceil(config.grid / 2) ** 2  # visual tokens per frame, after the projector's 2x2 merge
 
@@ -71,6 +71,9 @@ def check_context(checkpoint, count: int, query: str | None, flag: str) -> None:
     if length(count) <= config.max_length:
         return
     fits = max((n for n in range(1, count) if length(n) <= config.max_length), default=0)
+    if fits == 0:  # the query alone is too long
+        raise UserError(f"--query: the prompt is {length(count)} tokens with {count} frame(s), more than the "
+                        f"{config.max_length} this checkpoint takes: shorten the query")
     raise UserError(f"{flag}: {count} frames make a prompt of {length(count)} tokens, more than the "
                     f"{config.max_length} this checkpoint takes: use at most {fits} frames")
 

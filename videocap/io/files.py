@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -114,11 +115,27 @@ def iter_json(value: object, indent: int | None = None, level: int = 0) -> Itera
         yield ("" if indent is None else "\n" + " " * (indent * level)) + brackets[1]
 
 
+#: The most pixels videocap reads from one image: 16384 x 16384 (268 million, about 0.8 GB as RGB). Pillow's own
+#: guard is a warning at 89 million and an error at twice that; this is a one-line error for both.
+MAX_IMAGE_PIXELS = 16384 * 16384
+
+
 def open_image(path: str | os.PathLike) -> Image.Image:
-    """Pillow's own ``Image.open``. Once imported, ultralytics replaces ``Image.open`` with one that tries to
-    pip-install a HEIF plugin for any file Pillow cannot identify, which fails (slowly) offline."""
+    """Pillow's own ``Image.open``, refusing images too large to hold (decompression bombs among them). Once
+    imported, ultralytics replaces ``Image.open`` with one that tries to pip-install a HEIF plugin for any
+    file Pillow cannot identify, which fails (slowly) offline."""
     patches = sys.modules.get("ultralytics.utils.patches")
-    return getattr(patches, "_image_open", Image.open)(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = getattr(patches, "_image_open", Image.open)(path)
+        except Image.DecompressionBombError:
+            img = None
+    if img is None or img.width * img.height > MAX_IMAGE_PIXELS:
+        size = "" if img is None else f" ({img.width}x{img.height})"
+        raise UserError(f"{path}: the image is too large{size}: videocap reads up to {MAX_IMAGE_PIXELS // 10**6} "
+                        "million pixels; scale it down first")
+    return img
 
 
 #: Colour a transparent pixel is shown on (what an image viewer or a web page usually shows behind it).

@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from videocap.errors import UserError
 from videocap.io.files import ensure_writable_dir
 from videocap.io.staging import output_run
 from videocap.io.video import Video
 from videocap.outputs.exports import FORMATS, write_exports
 from videocap.outputs.registry import OUTPUT_SUFFIXES, write_all, write_outputs, writer
-from videocap.results import CaptionResult, read_captions
+from videocap.results import CaptionResult, captions_path, read_captions
+from videocap.segment import cache
 
 
 def render_captions(captions_json: str | Path, video_path: str | Path | None = None, out_dir: str | Path | None = None,
@@ -22,35 +24,39 @@ def render_captions(captions_json: str | Path, video_path: str | Path | None = N
     ``video_path`` replaces the source path recorded in the JSON (when the video has moved); ``overlay``
     the recorded mask style.
     """
+    captions_json = captions_path(captions_json)
     result = read_captions(captions_json)
     if overlay is not None:
         result.settings = dataclasses.replace(result.settings, overlay=overlay)
     if video_path is not None:
+        _check_same_video(Path(video_path), result.video_sha256)
         result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
     video = Video(result.video.path)
-    with output_run(out_dir or Path(captions_json).parent, OUTPUT_SUFFIXES) as staging:
+    with output_run(out_dir or captions_json.parent, OUTPUT_SUFFIXES) as staging:
         write_outputs(result, staging, video, progress=progress)
     return result
 
 
+def _check_same_video(path: Path, recorded: str | None) -> None:
+    """``--video`` must be the video that was captioned (the tracks' boxes and times are that video's)."""
+    if recorded and path.is_file() and cache.file_sha256(path) != recorded:
+        raise UserError(f"--video {path} is not the video these captions were made from (its sha256 differs from "
+                        f"the recorded {recorded[:12]}...): give the captioned video, or caption this one")
+
+
 def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None) -> CaptionResult:
     """The subtitle files (.srt and .vtt per object, and the .ass) again, from a ``captions.json``."""
+    captions_json = captions_path(captions_json)
     result = read_captions(captions_json)
-    with output_run(out_dir or Path(captions_json).parent, OUTPUT_SUFFIXES) as staging:
+    with output_run(out_dir or captions_json.parent, OUTPUT_SUFFIXES) as staging:
         staging.commit(write_all(result, staging.folder, None, [writer("subtitles")]))
     return result
-
-
-def _captions_in(folder_or_json: str | Path) -> Path:
-    """A run's ``captions.json``: the path itself, or the one in the folder given."""
-    path = Path(folder_or_json)
-    return path / "captions.json" if path.is_dir() else path
 
 
 def write_report(folder_or_json: str | Path, video_path: str | Path | None = None) -> CaptionResult:
     """``report.html`` and the contact sheets again, from a run's folder (or its ``captions.json``); the
     keyframes are decoded from the source video (``video_path`` when it has moved)."""
-    captions_json = _captions_in(folder_or_json)
+    captions_json = captions_path(folder_or_json)
     result = read_captions(captions_json)
     video = Video(video_path) if video_path is not None else None
     previous_sheets = list(result.outputs.get("contact_sheets", {}).values())
@@ -62,6 +68,6 @@ def write_report(folder_or_json: str | Path, video_path: str | Path | None = Non
 def export_tracks(folder_or_json: str | Path, formats: tuple[str, ...] = FORMATS,
                   out_dir: str | Path | None = None) -> list[Path]:
     """A run's tracks as MOTChallenge text and/or YouTube-VIS JSON (see ``videocap.outputs.exports``)."""
-    captions_json = _captions_in(folder_or_json)
+    captions_json = captions_path(folder_or_json)
     result = read_captions(captions_json)
     return write_exports(result, ensure_writable_dir(out_dir or captions_json.parent), formats)
