@@ -19,6 +19,7 @@ import yaml
 from videocap.checkpoints import config_value
 from videocap.errors import UserError
 from videocap.languages import check_language
+from videocap.prompts import RegionPrompt
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 from videocap.segment.registry import SEGMENTERS, check_segmenter
 
@@ -57,6 +58,7 @@ class TrackSettings:
     classes: tuple[str, ...]  # class names for YOLO; text prompts (any noun phrase) for SAM 3
     segmenter: str = "yolo"  # a name of ``videocap.segment.registry.SEGMENTERS``
     segmenter_model: str | None = None  # its checkpoint (a path, a hub id or a name); None: the registry's default
+    prompts: tuple[RegionPrompt, ...] = ()  # objects pointed at (``videocap.prompts``), besides the classes
     start: str | None = None  # as the user gave them: frame number, seconds or a time
     end: str | None = None
     stride: int = 1
@@ -69,8 +71,9 @@ class TrackSettings:
     keyframe_method: str = "uniform"
 
     def __post_init__(self) -> None:
-        if not self.classes:
-            raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
+        if not self.classes and not self.prompts:
+            raise UserError("no class and no prompt given: pass --class NAME (repeatable), e.g. --class person, "
+                            "or point at the object with --point X,Y, --box X1,Y1,X2,Y2 or --mask FILE.png")
         _default_segmenter_model(self)
         if self.stride < 1:
             raise UserError(f"--stride must be 1 or more, got {self.stride}")
@@ -127,6 +130,7 @@ class ImageSettings:
     segmenter: str = "yolo"
     segmenter_model: str | None = None
     conf: float = 0.25
+    prompts: tuple[RegionPrompt, ...] = ()
     imgsz: int | None = None
     device: str | None = None
 
