@@ -61,7 +61,7 @@ def test_config_errors():
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: TrackSettings(classes=()), "no class given"),
+    (lambda: TrackSettings(classes=()), "no class and no prompt given"),
     (lambda: TrackSettings(classes=("a",), stride=0), "--stride"),
     (lambda: TrackSettings(classes=("a",), keyframe_method="best"), "keyframe_method"),
     (lambda: CaptionSettings(batch_size=0), "--batch-size"),

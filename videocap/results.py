@@ -20,6 +20,7 @@ import numpy as np
 from videocap import __version__
 from videocap.errors import UserError
 from videocap.masks import BoxMask
+from videocap.prompts import RegionPrompt
 from videocap.segment.registry import segmenter_entry
 from videocap.settings import CaptionSettings, ImageSettings, TrackSettings
 
@@ -236,6 +237,7 @@ class TrackingResult:
     def from_json(cls, data: dict) -> TrackingResult:
         settings = {k: v for k, v in data["settings"].items() if k != "tracker"}
         settings["classes"] = tuple(settings["classes"])
+        settings["prompts"] = tuple(RegionPrompt.from_json(p) for p in settings.get("prompts", ()))
         if "segmenter_model" not in settings:  # written before one setting named the segmenter's checkpoint
             settings["segmenter_model"] = settings.get("sam3" if settings.get("segmenter") == "sam3" else "model")
         known = {f.name for f in dataclasses.fields(TrackSettings)}

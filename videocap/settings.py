@@ -22,6 +22,7 @@ from videocap.checkpoints import config_value
 from videocap.dam.defaults import MAX_NEW_TOKENS, TEMPERATURE, TOP_P
 from videocap.errors import UserError
 from videocap.languages import check_language
+from videocap.prompts import RegionPrompt
 from videocap.resources import DEFAULT_CONFIG, DEMO_CONFIG
 from videocap.segment.registry import SEGMENTERS, check_segmenter
 
@@ -58,6 +59,7 @@ class TrackSettings:
     classes: tuple[str, ...]  # class names for YOLO; text prompts (any noun phrase) for SAM 3
     segmenter: str = "yolo"  # a name of ``videocap.segment.registry.SEGMENTERS``
     segmenter_model: str | None = None  # its checkpoint (a path, a hub id or a name); None: the registry's default
+    prompts: tuple[RegionPrompt, ...] = ()  # objects pointed at (``videocap.prompts``), besides the classes
     start: str | None = None  # as the user gave them: frame number, seconds or a time
     end: str | None = None
     stride: int = 1
@@ -70,8 +72,9 @@ class TrackSettings:
     keyframe_method: str = "uniform"
 
     def __post_init__(self) -> None:
-        if not self.classes:
-            raise UserError("no class given: pass --class NAME (repeatable), e.g. --class person")
+        if not self.classes and not self.prompts:
+            raise UserError("no class and no prompt given: pass --class NAME (repeatable), e.g. --class person, "
+                            "or point at the object with --point X,Y, --box X1,Y1,X2,Y2 or --mask FILE.png")
         _default_segmenter_model(self)
         check_device(self.device)
         if self.stride < 1:
@@ -130,6 +133,7 @@ class ImageSettings:
     segmenter: str = "yolo"
     segmenter_model: str | None = None
     conf: float = 0.25
+    prompts: tuple[RegionPrompt, ...] = ()
     imgsz: int | None = None
     device: str | None = None
 

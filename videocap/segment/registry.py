@@ -39,6 +39,9 @@ class Segmenter:
     cache_identity: Callable[[Any], dict]  # TrackSettings -> what makes its tracks differ, for the cache key
     model_record: Callable[[str], dict]  # checkpoint -> name, path, revision, licence
     tracker_record: Callable[[], Any]  # what tracks.json records as the tracker
+    # TrackSettings -> a ``PromptTracker`` for region prompts (points, boxes, masks); None: the segmenter takes
+    # no region prompts, and videocap picks the track under each prompt from what it tracks
+    make_prompt_tracker: Callable[[Any], Any] | None = None
 
 
 def check_segmenter(name: str) -> Registration:

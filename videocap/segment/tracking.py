@@ -15,8 +15,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from videocap.io.framestore import FrameStore, StoredFrames
-from videocap.io.video import Frame
-from videocap.results import Track, TrackFrame
+from videocap.io.video import Frame, Video
+from videocap.prompts import RegionPrompt
+from videocap.results import FrameRange, Track, TrackFrame
 from videocap.segment.detections import Detections
 from videocap.segment.registry import segmenter_entry
 from videocap.settings import ImageSettings, TrackSettings
@@ -30,6 +31,15 @@ class Tracker(Protocol):
     def reset(self) -> None: ...
 
     def update(self, frame: Frame) -> Detections: ...
+
+
+class PromptTracker(Protocol):
+    """Follows prompted objects through a whole range: each prompt (``videocap.prompts.RegionPrompt``, its
+    ``frame`` resolved) is one object, propagated forward and backward from its frame. Yields every frame's
+    ``Detections`` in frame order; object ids are the prompts' positions plus one."""
+
+    def track_prompts(self, video: Video, frame_range: FrameRange, prompts: Sequence[RegionPrompt]
+                      ) -> Iterator[Detections]: ...
 
 
 @runtime_checkable
