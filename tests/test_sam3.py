@@ -290,5 +290,5 @@ def test_settings_and_config_take_the_segmenter(tmp_path):
     assert TrackSettings(("a",), segmenter="sam3").segmenter_model == "facebook/sam3"  # the registry's default
     assert ImageSettings.from_config(config, classes=("forklift",)).segmenter == "sam3"
     assert TrackSettings(("person",)).segmenter == "yolo"
-    with pytest.raises(UserError, match="choose from yolo, sam3"):
-        TrackSettings(("person",), segmenter="sam2")
+    with pytest.raises(UserError, match="choose from yolo, sam3, sam2"):
+        TrackSettings(("person",), segmenter="sam9")
