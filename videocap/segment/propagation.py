@@ -102,12 +102,12 @@ class RegionPropagator:
         return self.found(output, frame.image.shape[:2])
 
     def found(self, output, size: tuple[int, int]) -> list[tuple[int, np.ndarray, float]]:
-        """A model output as (object id, frame-size boolean mask, presence score) per object."""
+        """A model output as (object id, frame-size boolean mask, presence score) per object, by id."""
         import torch
 
         masks = self.processor.post_process_masks([output.pred_masks], original_sizes=[list(size)], binarize=True)[0]
         scores = torch.sigmoid(output.object_score_logits.float()).reshape(-1).tolist()
-        return list(zip(output.object_ids, masks[:, 0].cpu().numpy(), scores))
+        return sorted(zip(output.object_ids, masks[:, 0].cpu().numpy(), scores), key=lambda found: found[0])
 
 
 def prompt_position(prompt: RegionPrompt, frame_range: FrameRange) -> int:
