@@ -43,7 +43,9 @@ def save_random_sam2(folder: str | Path, seed: int = 0) -> Path:
     """A random SAM 2.1 checkpoint with its processor in ``folder`` (the hub's layout)."""
     import torch
     from transformers import Sam2ImageProcessor, Sam2VideoModel, Sam2VideoProcessor
-    from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+    from transformers.models.sam2_video.video_processing_sam2_video import (
+        Sam2VideoVideoProcessor,
+    )
 
     folder = Path(folder)
     torch.manual_seed(seed)
