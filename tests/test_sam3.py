@@ -157,6 +157,29 @@ def test_photo_segmenter(sam3_checkpoint, clip):
         assert tuple(box) == mask.box and mask.area > 0
 
 
+def test_prompt_tracker_follows_points_and_boxes_both_ways(sam3_checkpoint, clip, tmp_path):
+    from clips import make_clip as encode_clip
+    from sam_reference import assert_same, whole_video
+
+    from videocap.io.video import Video
+    from videocap.prompts import RegionPrompt
+
+    video = Video(encode_clip(tmp_path / "c.mp4", FRAMES, size=(64, 48), pattern=lambda n, w, h: clip.frames[n]))
+    prompts = (RegionPrompt("points", ((20.0, 20.0),), (1,), frame=4, label="a"),
+               RegionPrompt("box", box=(30.0, 10.0, 60.0, 40.0), frame=4, label="b"))
+    settings = TrackSettings((), prompts=prompts, segmenter="sam3", segmenter_model=str(sam3_checkpoint), device="cpu")
+    tracker = segmenter_entry("sam3").make_prompt_tracker(settings)
+    assert type(tracker.model).__name__ == "Sam3TrackerVideoModel"
+    ours = list(tracker.track_prompts(video, FrameRange(0, FRAMES), prompts))
+    frames = [f.image for f in video.read(FrameRange(0, FRAMES))]
+    forward, backward = (whole_video(tracker, frames, prompts, 4, reverse) for reverse in (False, True))
+    assert [d.frame_index for d in ours] == list(range(FRAMES))
+    for detections in ours:
+        assert_same(detections, forward[detections.frame_index] if detections.frame_index >= 4
+                    else backward[detections.frame_index])
+        assert detections.class_names == ("a", "b")
+
+
 def _videocap(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "videocap", *args], cwd=REPO, capture_output=True, text=True,
                           check=False, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
@@ -290,5 +313,5 @@ def test_settings_and_config_take_the_segmenter(tmp_path):
     assert TrackSettings(("a",), segmenter="sam3").segmenter_model == "facebook/sam3"  # the registry's default
     assert ImageSettings.from_config(config, classes=("forklift",)).segmenter == "sam3"
     assert TrackSettings(("person",)).segmenter == "yolo"
-    with pytest.raises(UserError, match="choose from yolo, sam3"):
-        TrackSettings(("person",), segmenter="sam2")
+    with pytest.raises(UserError, match="choose from yolo, sam3, sam2"):
+        TrackSettings(("person",), segmenter="sam9")

@@ -37,6 +37,7 @@ LICENCES = {
     "nvidia/dam-3b-video": "NVIDIA Noncommercial License (weights)",
     "nvidia/dam-3b-self-contained": "NVIDIA Noncommercial License (weights)",
     "facebook/sam3": "SAM License (Meta; gated on the Hugging Face hub)",
+    **{f"facebook/sam2.1-hiera-{size}": "Apache-2.0" for size in ("tiny", "small", "base-plus", "large")},
 }
 ULTRALYTICS_LICENCE = "AGPL-3.0 (Ultralytics YOLO; an Enterprise License is sold for closed use)"
 DEMO_DAM_LICENCE = "Apache-2.0 (videocap's bundled demo DAM, trained by videocap on generated shape videos)"

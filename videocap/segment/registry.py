@@ -26,6 +26,7 @@ class Registration(NamedTuple):
 SEGMENTERS = {
     "yolo": Registration("videocap.segment.yolo", "yolo11x-seg.pt", "YOLO-seg + ByteTrack, class names"),
     "sam3": Registration("videocap.segment.sam3", "facebook/sam3", "Meta's SAM 3, any noun phrase"),
+    "sam2": Registration("videocap.segment.sam2", "facebook/sam2.1-hiera-large", "SAM 2.1, points/boxes/masks"),
 }
 
 

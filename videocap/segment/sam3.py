@@ -26,8 +26,8 @@ import numpy as np
 from videocap import checkpoints
 from videocap.errors import UserError
 from videocap.io.video import Frame
-from videocap.masks import BoxMask
-from videocap.segment.detections import Detections
+from videocap.segment.detections import Detections, masks_to_detections
+from videocap.segment.propagation import RegionPropagator, prompt_identity
 from videocap.segment.registry import Segmenter
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt"]  # configs, processor, tokenizer, weights
@@ -47,19 +47,20 @@ def resolve_sam3(path_or_id: str | Path) -> Path:
                 raise
             raise UserError(f"{exc} (SAM 3 is gated: accept its licence, the SAM License, on huggingface.co/"
                             f"{ref.text} and log in with `hf auth login` before downloading)") from None
-        return _checked(folder, f"--sam3 {ref.text}")
+        return checked_checkpoint(folder, f"--sam3 {ref.text}")
     if ref.path is None or not ref.path.exists():
         raise UserError(f"--sam3 {path_or_id}: no such folder (give a SAM 3 checkpoint folder or a hub id such as "
                         "facebook/sam3)")
-    return _checked(ref.path, f"--sam3 {path_or_id}")
+    return checked_checkpoint(ref.path, f"--sam3 {path_or_id}")
 
 
-def _checked(folder: Path, what: str) -> Path:
+def checked_checkpoint(folder: Path, what: str, model: str = "SAM 3") -> Path:
+    """``folder`` when it holds a transformers checkpoint in safetensors; else one line saying what is missing."""
     if not folder.is_dir():
         raise UserError(f"{what}: {folder} is a file; give the checkpoint folder (config.json, model.safetensors, "
                         "processor and tokenizer files)")
     if not (folder / "config.json").is_file():
-        raise UserError(f"{what}: {folder} has no config.json: not a transformers SAM 3 checkpoint")
+        raise UserError(f"{what}: {folder} has no config.json: not a transformers {model} checkpoint")
     if not any(folder.glob("*.safetensors")):
         raise UserError(f"{what}: {folder} has no .safetensors weights (videocap loads safetensors only)")
     return folder
@@ -82,23 +83,6 @@ def prompts_of(classes: Iterable[str]) -> tuple[str, ...]:
     return prompts
 
 
-def _masks_to_detections(masks: np.ndarray, scores, names: list[str], ids, frame_index: int,
-                         time: float) -> Detections:
-    """Frame-size boolean masks as ``Detections``: each box is its mask's tight box."""
-    compact = [BoxMask.from_mask(m) for m in masks]
-    keep = [i for i, m in enumerate(compact) if m.width > 0]
-    if not keep:
-        return Detections.empty(frame_index, time)
-    return Detections(
-        frame_index=frame_index, time=time,
-        boxes=np.array([compact[i].box for i in keep], np.float32).reshape(-1, 4),
-        scores=np.asarray([float(scores[i]) for i in keep], np.float32),
-        class_names=tuple(names[i] for i in keep),
-        track_ids=np.asarray([int(ids[i]) for i in keep], int),
-        masks=tuple(compact[i] for i in keep),
-    )
-
-
 # -- video --
 
 def load_sam3(checkpoint: str | Path, device: str | None = None, video: bool = True):
@@ -111,6 +95,16 @@ def load_sam3(checkpoint: str | Path, device: str | None = None, video: bool = T
                                     else ("Sam3Model", "Sam3Processor"))
     model = getattr(transformers, model_class).from_pretrained(folder, use_safetensors=True)
     return model.to(torch_device(device)).eval(), getattr(transformers, processor_class).from_pretrained(folder)
+
+
+def prompt_tracker(checkpoint: str | Path = "facebook/sam3", device: str | None = None) -> RegionPropagator:
+    """A ``PromptTracker`` with SAM 3's tracker (``Sam3TrackerVideoModel``, from the same checkpoint folder)."""
+    import transformers
+
+    folder = resolve_sam3(checkpoint)
+    model = transformers.Sam3TrackerVideoModel.from_pretrained(folder, use_safetensors=True)
+    processor = transformers.Sam3TrackerVideoProcessor.from_pretrained(folder)
+    return RegionPropagator(model.to(torch_device(device)).eval(), processor)
 
 
 class Sam3Tracker:
@@ -153,7 +147,7 @@ class Sam3Tracker:
         """Post-processed outputs as ``Detections``; class name = the prompt that found the object."""
         prompt_of = {obj: text for text, objs in outputs["prompt_to_obj_ids"].items() for obj in objs}
         ids = [int(i) for i in outputs["object_ids"].tolist()]
-        return _masks_to_detections(outputs["masks"].cpu().numpy(), outputs["scores"].tolist(),
+        return masks_to_detections(outputs["masks"].cpu().numpy(), outputs["scores"].tolist(),
                                     [prompt_of[i] for i in ids], [i + 1 for i in ids], frame_index, time)
 
 
@@ -219,7 +213,7 @@ class Sam3Segmenter:
                 scores += found["scores"].tolist()
                 names += [prompt] * len(found["scores"])
         order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
-        return _masks_to_detections(np.asarray([masks[i] for i in order]).reshape(-1, height, width),
+        return masks_to_detections(np.asarray([masks[i] for i in order]).reshape(-1, height, width),
                                     [scores[i] for i in order], [names[i] for i in order],
                                     [-1] * len(order), 0, 0.0)
 
@@ -230,9 +224,12 @@ def _cache_identity(settings) -> dict:
     from videocap.segment.cache import folder_identity
 
     # SAM 3 numbers objects in prompt order and reads the prompts' case: keep them as given.
-    return {"segmenter": "sam3", "model": folder_identity(settings.segmenter_model),
-            "classes": [c.strip() for c in settings.classes], "conf": settings.conf, "imgsz": settings.imgsz,
-            "device": settings.device, "tracker": "sam3 streaming"}
+    identity = {"segmenter": "sam3", "model": folder_identity(settings.segmenter_model),
+                "classes": [c.strip() for c in settings.classes], "conf": settings.conf, "imgsz": settings.imgsz,
+                "device": settings.device, "tracker": "sam3 streaming"}
+    if settings.prompts:  # only then: class-only runs keep the keys they had
+        identity["prompts"] = prompt_identity(settings.prompts)
+    return identity
 
 
 SEGMENTER = Segmenter(
@@ -243,4 +240,5 @@ SEGMENTER = Segmenter(
     cache_identity=_cache_identity,
     model_record=checkpoints.provenance,
     tracker_record=lambda: "sam3",
+    make_prompt_tracker=lambda settings: prompt_tracker(settings.segmenter_model, settings.device),
 )
