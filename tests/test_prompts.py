@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from videocap.errors import UserError
-from videocap.prompts import RegionPrompt, check_prompt, parse_box, parse_point, parse_prompts
+from videocap.prompts import (
+    RegionPrompt,
+    check_prompt,
+    parse_box,
+    parse_point,
+    parse_prompts,
+)
 
 
 def test_points_with_background_and_time():

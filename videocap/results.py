@@ -122,6 +122,7 @@ class Track:
     frames: Sequence[TrackFrame] = field(default_factory=list)  # a list, or on disk (framestore.StoredFrames)
     keyframe_positions: list[int] = field(default_factory=list)  # in ``frames`` (sorted; repeat for short tracks)
     captions: list[Caption] = field(default_factory=list)
+    prompt: RegionPrompt | None = None  # the region prompt that picked this object, if one did
 
     @property
     def label(self) -> str:
@@ -161,6 +162,8 @@ class Track:
             "num_frames": len(self.frames), "mean_score": round(self.mean_score, 4),
             "keyframes": [self.frames[i].index for i in self.keyframe_positions],
         }
+        if self.prompt is not None:
+            data["prompt"] = self.prompt.to_json()
         if with_captions:  # readable order: the captions before the (long) per-frame masks
             data.update(label=self.label, colour=self.colour_hex, captions=[c.to_json() for c in self.captions])
         frames = ({"frame": f.index, "time": round(f.time, 4), "box": list(f.box), "score": round(f.score, 4),
@@ -181,7 +184,8 @@ class Track:
         position = {f.index: i for i, f in enumerate(frames)}
         keyframe_positions = [position[int(index)] for index in data.get("keyframes", [])]
         captions = [Caption.from_json(c) for c in data.get("captions", [])]
-        return cls(int(data["id"]), str(data["class"]), frames, keyframe_positions, captions)
+        prompt = RegionPrompt.from_json(data["prompt"]) if data.get("prompt") else None
+        return cls(int(data["id"]), str(data["class"]), frames, keyframe_positions, captions, prompt)
 
 
 def _check_range(r: dict, video: VideoInfo) -> None:

@@ -47,7 +47,7 @@ CAPTION_KEYS = ("dam", "temperature", "top_p", "max_new_tokens", "seed", "batch_
                 "device", "overlay")
 #: Older config keys and flags that name one segmenter's checkpoint; each is read as ``segmenter_model``
 #: when that segmenter is the one chosen.
-MODEL_ALIASES = {"model": "yolo", "sam3": "sam3"}
+MODEL_ALIASES = {"model": "yolo", "sam3": "sam3", "sam2": "sam2"}
 KNOWN_KEYS = set(TRACK_KEYS) | set(IMAGE_KEYS) | set(CAPTION_KEYS) | set(MODEL_ALIASES)
 PATH_KEYS = {"segmenter_model", "dam", *MODEL_ALIASES}
 

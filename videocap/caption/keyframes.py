@@ -90,8 +90,10 @@ def select_keyframes(track: Track, k: int = 8, method: str = "uniform") -> list[
 
 
 def keep_track(track: Track, settings: TrackSettings) -> bool:
-    """Short or weakly detected tracks are usually spurious (a passing misdetection, two objects merged)."""
-    return len(track.frames) >= settings.min_frames and track.mean_score >= settings.min_score
+    """Short or weakly detected tracks are usually spurious (a passing misdetection, two objects merged); an
+    object the user pointed at is kept whatever its length and score."""
+    return track.prompt is not None or (len(track.frames) >= settings.min_frames
+                                        and track.mean_score >= settings.min_score)
 
 
 def finish_tracks(tracks: list[Track], settings: TrackSettings) -> list[Track]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from videocap.errors import UserError
+from videocap.prompts import parse_prompts
 from videocap.settings import (
     DEFAULT_DAM,
     DEFAULT_MAX_NEW_TOKENS,
@@ -47,13 +48,13 @@ range_options = _options(
 )
 
 segmenter_options = _options(
-    click.option("--class", "classes", multiple=True, required=True, metavar="NAME",
+    click.option("--class", "classes", multiple=True, metavar="NAME",
                  help="Object class (repeatable), e.g. --class person --class dog; with --segmenter sam3 any "
-                      "noun phrase, e.g. --class 'red car'."),
+                      "noun phrase, e.g. --class 'red car'. Optional with a --point, --box or --mask."),
     click.option("--segmenter", type=click.Choice(tuple(SEGMENTERS)), default=None,
                  help="yolo: YOLO-seg + ByteTrack, its model's classes (COCO's 80), fast on CPU; sam3: Meta's "
                       "SAM 3, any noun phrase, wants a GPU [config; default yolo]."),
-    click.option("--segmenter-model", "--model", "--sam3", "segmenter_model", default=None, metavar="PATH_OR_ID",
+    click.option("--segmenter-model", "--model", "--sam3", "--sam2", "segmenter_model", default=None, metavar="PATH_OR_ID",
                  help="The segmenter's checkpoint: a path, an ultralytics name (yolo) or a hub id (sam3) "
                       f"[config; default {DEFAULT_MODEL} for yolo, {DEFAULT_SAM3} for sam3]."),
     click.option("--imgsz", type=click.IntRange(min=32), default=None,
@@ -61,8 +62,24 @@ segmenter_options = _options(
     click.option("--device", default=None, help="Torch device, e.g. cpu, 0, cuda:0 [default: auto]."),
 )
 
+prompt_options = _options(
+    click.option("--point", "points", multiple=True, metavar="X,Y[;X,Y...][@TIME]",
+                 help="This object: points on it in pixels of the frame (a leading - marks a background point), on "
+                      "the frame at TIME (a frame number, 2.5s or 00:01:02.5; default the range's first). Repeatable: "
+                      "one object per flag."),
+    click.option("--points", "reference_points", multiple=True, metavar="'[[X,Y],...]'",
+                 help="Points on one object in NVIDIA's reference form, on the range's first frame."),
+    click.option("--box", "boxes", multiple=True, metavar="X1,Y1,X2,Y2[@TIME]",
+                 help="This object: a box around it (or the reference's '[x1,y1,x2,y2]'). Repeatable."),
+    click.option("--mask", "masks", multiple=True, metavar="FILE.png[@TIME]",
+                 help="This object: a mask the size of the frame, non-zero on it. Repeatable."),
+    click.option("--label", "labels", multiple=True, metavar="NAME",
+                 help="Names the prompted objects in order (default: object)."),
+)
+
 tracking_options = _options(
     segmenter_options,
+    prompt_options,
     range_options,
     click.option("--conf", type=click.FloatRange(0, 1), default=None,
                  help="Detection score floor fed to ByteTrack; above 0.1 disables its low-score pass "
@@ -149,7 +166,9 @@ def print_caption(label: str, span: str, text: str) -> None:
 def build_settings(config_path: Path | None, demo: bool, classes, start=None, end=None, stride=1, **flags):
     """(TrackSettings, CaptionSettings, config) from the config file and the flags given."""
     config = load_config(config_path, demo)
-    tracking = TrackSettings.from_config(config, classes=tuple(classes), start=start, end=end, stride=stride, **flags)
+    prompts = parse_prompts(*(flags.pop(k, ()) for k in ("points", "boxes", "masks", "reference_points", "labels")))
+    tracking = TrackSettings.from_config(config, classes=tuple(classes), start=start, end=end, stride=stride,
+                                         prompts=prompts, **flags)
     device = flags.get("device") or config.get("device")
     captioning = CaptionSettings.from_config(config, **{**flags, "device": device})
     return tracking, captioning, config

@@ -217,6 +217,11 @@ class Video:
             raise UserError(f"empty range: start (frame {start_index}) must come before end (frame {end_index})")
         return FrameRange(start_index, end_index, stride)
 
+    def frame_at(self, position: str | int | float) -> int:
+        """The frame a user position names (a frame number, seconds or a time; the first frame shown at or
+        after a time)."""
+        return self._to_index(position)
+
     def _to_index(self, position: str | int | float) -> int:
         value = parse_position(position) if isinstance(position, str) else position
         if isinstance(value, int):

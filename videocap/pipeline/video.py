@@ -48,7 +48,8 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     """
     started = time.perf_counter()
     video = Video(path)  # bad video input fails here, before any model loads
-    frame_range = resolve(video, track_settings)
+    frame_range, track_settings = resolve(video, track_settings)
+    overlap = overlap and not track_settings.prompts  # prompted tracks are picked once tracking is over
     check_not_in_use(out_dir)
     checkpoint = check_dam_available(settings, track_settings.keyframe_count) if model is None else None
     with output_run(out_dir, OUTPUT_SUFFIXES) as staging:  # locked from here: a second run into the folder stops at once
@@ -79,7 +80,8 @@ def track_for_captions(video: Video, track_settings: TrackSettings, tracker: Tra
                        progress: bool = True, use_cache: bool = True) -> tuple[TrackingResult, str]:
     """The kept tracks (with keyframes) of a video range, from the cache when tracked before, and the video's
     SHA-256: what ``caption_video`` captions."""
-    return tracks_with_cache(video, resolve(video, track_settings), track_settings, tracker, progress, use_cache)
+    frame_range, track_settings = resolve(video, track_settings)
+    return tracks_with_cache(video, frame_range, track_settings, tracker, progress, use_cache)
 
 
 def plan_captions(video: Video, tracking: TrackingResult, video_sha: str, settings: CaptionSettings,

@@ -1,0 +1,87 @@
+"""Pointing at one object (`--point`, `--box`, `--mask`): with YOLO the track under the prompt on its frame is
+that object over the whole clip, captioned as such; with SAM 2 the prompt is propagated; bad prompts are one
+line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from videocap.cli import main
+from videocap.testing.sam2_random import save_random_sam2
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "shapes.mp4"
+RED_AT_2S = (140, 130, 181, 171)  # the red circle's box on frame 50 (samples/shapes.truth.json), over the square
+
+
+def run(tmp_path, *args) -> dict:
+    out = tmp_path / "o"
+    assert main(["caption", str(SAMPLE), "--demo", "--out", str(out), "--quiet", *args]) == 0
+    return json.loads((out / "captions.json").read_text())
+
+
+@pytest.mark.parametrize("prompt", [["--point", "160,150@2s"], ["--box", "140,130,181,171@2s"],
+                                    ["--points", "[[100, 150]]", "--start", "25"]])
+def test_a_prompt_gives_that_object_over_the_whole_clip(tmp_path, prompt):
+    data = run(tmp_path, *prompt, "--label", "ball")
+    [track] = data["tracks"]
+    assert (track["class"], track["first_frame"], track["last_frame"]) == ("ball", 0 if "--start" not in prompt else 25, 99)
+    assert "red circle" in track["captions"][0]["text"]
+    assert track["prompt"]["label"] == "ball" and track["prompt"]["frame"] in (25, 50)
+    assert data["settings"]["prompts"][0]["kind"] == track["prompt"]["kind"]
+    assert (tmp_path / "o" / "ball-{}.srt".format(track["id"])).stat().st_size > 0
+
+
+def test_a_mask_prompt_and_a_class_combine(tmp_path):
+    mask = np.zeros((240, 320), np.uint8)
+    x1, y1, x2, y2 = RED_AT_2S
+    mask[y1:y2, x1:x2] = 255
+    Image.fromarray(mask).save(tmp_path / "red.png")
+    data = run(tmp_path, "--mask", f"{tmp_path / 'red.png'}@50", "--class", "circle")
+    texts = {t["class"]: t["captions"][0]["text"] for t in data["tracks"]}
+    assert "red circle" in texts["object"] and "blue circle" in texts["circle"]
+    assert len(data["tracks"]) == 2  # the red circle once: as the prompted object, not also as a circle
+
+
+def test_two_objects_of_one_class_told_apart_by_points(tmp_path):
+    red, blue = run(tmp_path, "--point", "100,150@1s"), None
+    blue = run(tmp_path / "b", "--point", "240,70@1s")
+    assert "red circle" in red["tracks"][0]["captions"][0]["text"]
+    assert "blue circle" in blue["tracks"][0]["captions"][0]["text"]
+
+
+@pytest.mark.parametrize("prompt, message", [
+    (["--point", "400,10"], "is outside the 320x240 frame"),
+    (["--point", "160,150@9s"], "is outside the range (frames 0-99)"),
+    (["--box", "10,10,5,20"], "X1 < X2"),
+    (["--point", "5,5@1s"], "no tracked object under the points prompt 'object' on frame 25 (nearest: star #"),
+    (["--mask", "missing.png"], "no such file"),
+    (["--label", "a"], "one --label per"),
+])
+def test_bad_prompts_are_one_line(tmp_path, capsys, prompt, message):
+    assert main(["caption", str(SAMPLE), "--demo", *prompt, "--out", str(tmp_path / "o")]) == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("tracking:")]
+    assert len(lines) == 1 and message in lines[0], lines  # (no object under a point: said after tracking)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_mask_of_another_size_or_empty(tmp_path, capsys):
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros((240, 320), np.uint8)).save(tmp_path / "empty.png")
+    for name, message in (("small.png", "10x10 pixels, but the frames are 320x240"), ("empty.png", "the mask is empty")):
+        assert main(["caption", str(SAMPLE), "--demo", "--mask", str(tmp_path / name), "--out", str(tmp_path / "o")]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_sam2_follows_a_point_end_to_end(tmp_path):
+    checkpoint = save_random_sam2(tmp_path / "sam2-tiny")
+    data = run(tmp_path, "--segmenter", "sam2", "--sam2", str(checkpoint), "--point", "160,150@1s", "--end", "30",
+               "--max-new-tokens", "8")
+    [track] = data["tracks"]
+    assert track["prompt"]["frame"] == 25 and track["first_frame"] == 0 and track["last_frame"] == 29
+    assert data["models"]["segmentation"] == str(checkpoint) and track["captions"][0]["text"]
