@@ -229,7 +229,7 @@ class TrackingResult:
             "schema": TRACKS_SCHEMA,
             "videocap_version": __version__,
             "video": self.video.to_json(),
-            "settings": {**asdict(self.settings), "classes": list(self.settings.classes),
+            "settings": {**settings_json(self.settings),
                          "tracker": segmenter_entry(self.settings.segmenter).tracker_record()},
             "range": {"start_frame": self.frame_range.start, "end_frame": self.frame_range.end,
                       "stride": self.frame_range.stride, "frames_processed": len(self.frame_range)},
@@ -325,6 +325,11 @@ class CaptionResult:
             raise UserError(f"captions file is damaged or from another version ({type(exc).__name__}: {exc})") from exc
 
 
+def settings_json(settings: TrackSettings | ImageSettings) -> dict:
+    """Segmentation settings as JSON holds them: lists, and each prompt in its own JSON form."""
+    return {**asdict(settings), "classes": list(settings.classes), "prompts": [p.to_json() for p in settings.prompts]}
+
+
 def captions_path(folder_or_json: str | Path) -> Path:
     """A run's ``captions.json``: the path itself, or the one in the folder given."""
     path = Path(folder_or_json)
@@ -369,7 +374,7 @@ class PhotoResult:
             "image": {"path": str(self.path), "width": self.width, "height": self.height, "sha256": self.sha256},
             "models": {"segmentation": self.settings.segmenter_model, "captioning": self.captioning.dam,
                        "prompt_style": self.prompt_style, "about": self.model_records},
-            "settings": {**asdict(self.settings), "classes": list(self.settings.classes)},
+            "settings": settings_json(self.settings),
             "captioning": asdict(self.captioning),
             "outputs": self.outputs,
             "objects": [_photo_object_json(obj) for obj in self.objects],
