@@ -8,6 +8,9 @@ captions (printed through ``print_line`` so they never interleave with a bar).
 Test hook: with ``VIDEOCAP_FAULT=<stage>:<signal>`` in the environment (e.g. ``rendering:SIGTERM``), the
 process sends itself that signal when the stage's first unit of work is done (``fault_point``); the
 fault-injection tests use it to interrupt a real run at a known stage. Unset, it does nothing.
+
+Listeners (``listening``) are told every stage's progress, shown or not: the server's jobs report it to
+their clients that way, and stop a cancelled run by raising from the listener.
 """
 
 from __future__ import annotations
@@ -16,10 +19,30 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tqdm import tqdm
 
 LOG_INTERVAL = 5.0  # seconds between two progress lines of one stage in a log
+
+Listener = Callable[[str, int, "int | None"], None]  # (stage, units done, total or None)
+_listeners: list[Listener] = []
+
+
+@contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    """Tell ``listener`` each progress update of every stage while the block runs."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+def _tell(stage: str, done: int, total: int | None) -> None:
+    for listener in list(_listeners):
+        listener(stage, done, total)
 
 
 def fault_point(stage: str) -> None:
@@ -32,13 +55,17 @@ def fault_point(stage: str) -> None:
 
 class _Bar(tqdm):
     def __init__(self, *args, stage: str, **kwargs) -> None:
-        self.stage, self.started_work = stage, False  # a disabled tqdm keeps no desc
+        self.stage, self.started_work = stage, False  # a disabled tqdm keeps no desc (nor its count)
+        self.done, self.units = 0, kwargs.get("total")
         super().__init__(*args, **kwargs)
+        _tell(stage, 0, self.units)
 
     def update(self, n: float | None = 1) -> bool | None:
         if not self.started_work and n:
             self.started_work = True
             fault_point(self.stage)
+        self.done += n or 0
+        _tell(self.stage, self.done, self.units)
         return super().update(n)
 
 
@@ -49,6 +76,7 @@ class LogProgress:
         self.total, self.desc, self.unit = total, desc, unit
         self.n = self.logged = 0
         self.started = self.last = time.monotonic()
+        _tell(desc, 0, total)
 
     def __enter__(self) -> "LogProgress":
         return self
@@ -60,6 +88,7 @@ class LogProgress:
         if self.n == 0 and n:
             fault_point(self.desc)
         self.n += n
+        _tell(self.desc, self.n, self.total)
         now = time.monotonic()
         if now - self.last >= LOG_INTERVAL:
             self.last = now

@@ -19,6 +19,7 @@ from videocap.cli import (  # noqa: F401 - they add the commands
     eval_commands,
     photo_commands,
     remake_commands,
+    serve_commands,
     train_commands,
     video_commands,
 )

@@ -22,6 +22,7 @@ from videocap.io.files import open_image
 from videocap.io.video import Video
 from videocap.prompts import RegionPrompt, check_prompt
 from videocap.results import FrameRange, Track, TrackFrame
+from videocap.segment.detections import Detections
 
 MIN_IOU = 0.1  # below it a box or mask prompt names no tracked object
 
@@ -71,8 +72,33 @@ def _track_under(tracks: Sequence[Track], prompt: RegionPrompt) -> Track:
     raise UserError(_nothing_under(prompt, seen))
 
 
+def mask_under(detections: Detections, prompt: RegionPrompt) -> np.ndarray | None:
+    """The frame-size mask of the detected object under a point or box ``prompt`` on a photo (the rules
+    above), or None when no object is under it."""
+    masks = [m.to_mask() for m in detections.masks]
+    if prompt.kind == "points":
+        return min((m for m in masks if _mask_holds(m, prompt)), key=np.count_nonzero, default=None)
+    if not masks:
+        return None
+    target = _prompt_area(prompt, masks[0].shape[::-1])
+    iou, best = max(((_iou(m, target), n) for n, m in enumerate(masks)), key=lambda s: s[0])
+    return masks[best] if iou >= MIN_IOU else None
+
+
+def photo_region(segmenter, image: np.ndarray, prompt: RegionPrompt) -> np.ndarray | None:
+    """The mask of ``prompt`` on an RGB ``image``: a promptable photo segmenter (``segment_prompts``) segments
+    what is under it; any other is run over every class it knows and the detection under it is taken."""
+    if hasattr(segmenter, "segment_prompts"):
+        found = segmenter.segment_prompts(image, [prompt])
+        return found.masks[0].to_mask() if len(found) else None
+    return mask_under(segmenter(image), prompt)
+
+
 def _holds(frame: TrackFrame, prompt: RegionPrompt) -> bool:
-    mask = frame.mask.to_mask()
+    return _mask_holds(frame.mask.to_mask(), prompt)
+
+
+def _mask_holds(mask: np.ndarray, prompt: RegionPrompt) -> bool:
     height, width = mask.shape
     def at(x: float, y: float) -> bool:
         return bool(mask[min(int(y), height - 1), min(int(x), width - 1)])
