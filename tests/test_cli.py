@@ -128,3 +128,30 @@ def test_cli_bad_input_is_one_line_exit_2(args, message, tmp_path):
 def test_cli_debug_shows_the_traceback():
     proc = run_cli("--debug", "track", "missing.mp4", "--class", "circle", "--demo")
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_an_xvid_avi_with_packed_bframes_captions_a_range_at_the_right_times(tmp_path):
+    """decord's times for such files are -3.7e17 s: videocap notices, says so once, and counts frames."""
+    from videocap.io.encode import ffmpeg_exe
+
+    avi = tmp_path / "old camera.avi"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(SAMPLE), "-c:v", "mpeg4", "-vtag", "xvid", "-bf", "2",
+                    "-q:v", "3", str(avi)], check=True)
+    proc = subprocess.run([sys.executable, "-m", "videocap", "caption", str(avi), "--class", "circle", "--demo",
+                           "--start", "1s", "--end", "3s", "--max-new-tokens", "6", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("videocap: note:")]
+    assert len(notes) == 1 and "frame number / 25 frames/s" in notes[0], proc.stderr
+    data = json.loads((tmp_path / "out" / "captions.json").read_text())
+    assert (data["range"]["start_time"], data["range"]["end_time"]) == (pytest.approx(1.0), pytest.approx(3.0))
+    assert data["tracks"] and all(25 <= t["first_frame"] <= t["last_frame"] < 75 for t in data["tracks"])
+    for track in data["tracks"]:
+        assert track["first_time"] == pytest.approx(track["first_frame"] / 25)
+        keyframes = [k if isinstance(k, int) else k["frame"] for k in track["keyframes"]]
+        assert len(set(keyframes)) > 1 and all(25 <= k < 75 for k in keyframes)
+    cues = (tmp_path / "out" / f"circle-{data['tracks'][0]['id']}.srt").read_text()
+    assert re.search(r"00:00:0[01],\d{3} --> 00:00:0[12],\d{3}", cues), cues
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "out" / "captioned.mp4"), "-f", "null",
+                           "-"], capture_output=True, text=True)
+    assert re.findall(r"frame= *(\d+)", done.stderr)[-1] == "50"

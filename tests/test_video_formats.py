@@ -5,12 +5,15 @@ captioned MP4 keeps the picture's timing and the audio (re-encoded to AAC, which
 
 from __future__ import annotations
 
+import re
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
 from clips import ffmpeg_stderr, make_clip, read_code
 
+from videocap.errors import VideoNote
 from videocap.io.encode import ffmpeg_exe
 from videocap.io.video import Video
 from videocap.outputs.registry import write_outputs
@@ -89,3 +92,47 @@ def test_audio_stays_with_the_picture_in_a_range_of_a_file_starting_late(name, o
     write_outputs(result, tmp_path, video, progress=False)
     for output in ("captioned.mp4", "captioned.mkv"):
         assert _beep_at(tmp_path / output) == pytest.approx(1.0 - start, abs=0.005), output
+
+
+OLD_AVIS = {  # what old cameras and archives hold; the first is the one decord gives garbage times for
+    "xvid-packed-bframes.avi": ["-c:v", "mpeg4", "-vtag", "xvid", "-bf", "2", "-q:v", "3"],
+    "divx-msmpeg4v2.avi": ["-c:v", "msmpeg4v2", "-q:v", "3"],
+    "cinepak.avi": ["-c:v", "cinepak"],
+    "xvid.avi": ["-c:v", "mpeg4", "-vtag", "xvid", "-q:v", "3"],
+}
+
+
+def _ffmpeg_times(path) -> np.ndarray:
+    """The presentation time of every frame as ffmpeg's own decoder gives it."""
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-copyts", "-i", str(path), "-map", "0:v:0", "-vf", "showinfo",
+                           "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return np.array([float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", done.stderr)])
+
+
+@pytest.mark.parametrize("name", list(OLD_AVIS))
+def test_old_avis_have_ffmpegs_times_ranges_and_frame_counts(name, tmp_path):
+    clip = make_clip(tmp_path / name, FRAMES, codec=OLD_AVIS[name], audio=True)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        video = Video(clip)
+    notes = [str(w.message) for w in said if issubclass(w.category, VideoNote)]
+    assert len(notes) == (1 if "packed" in name else 0) and all("frame number / 25" in n for n in notes), notes
+    own = _ffmpeg_times(clip)
+    assert video.info.frame_count == len(own) == FRAMES
+    assert np.allclose(video.timestamps[:, 0], own - own[0], atol=0.002)  # from 0, as the outputs count
+    with video.read() as frames:
+        assert [read_code(f.image) for f in frames] == list(range(FRAMES))
+    middle = video.resolve_range("0.5s", "1s", stride=2)
+    inside = [i for i, t in enumerate(own - own[0]) if 0.5 - 1e-6 <= t < 1 - 1e-6][::2]
+    with video.read(middle) as frames:
+        assert [(f.index, read_code(f.image)) for f in frames] == [(i, i) for i in inside]
+
+    span = video.resolve_range("0.5s", "1s")
+    result = CaptionResult(TrackingResult(video.info, TrackSettings(classes=("x",)), span, []),
+                           CaptionSettings(dam=None), video.time_of(span.start), video.end_time(span))
+    write_outputs(result, tmp_path, video, progress=False)
+    with Video(tmp_path / "captioned.mp4").read() as frames:
+        shown = [read_code(f.image) for f in frames]
+    # one output frame per 1/25 s of the range: each source frame as long as the file shows it
+    assert len(shown) == round((result.end_time - result.start_time) * 25)
+    assert sorted(set(shown)) == list(range(span.start, span.end))

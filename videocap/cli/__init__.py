@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import warnings
 
 import click
 
@@ -24,7 +25,7 @@ from videocap.cli import (  # noqa: F401 - they add the commands
     video_commands,
 )
 from videocap.cli.group import cli
-from videocap.errors import Terminated, UserError
+from videocap.errors import Terminated, UserError, VideoNote
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     in_main_thread = threading.current_thread() is threading.main_thread()  # where Python allows handlers
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
+    shown = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _one_line_warnings(quiet="--quiet" in args)
     try:
         code = cli.main(args=args, prog_name="videocap", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -57,9 +61,22 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"videocap: failed: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
     finally:
+        warnings.showwarning = shown
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     return code if isinstance(code, int) else 0  # a command's ctx.exit(code)
+
+
+def _one_line_warnings(quiet: bool):
+    """Warnings as one line each, without the source line Python prints: videocap's notes always, other
+    libraries' warnings unless ``--quiet`` (``--debug`` shows them as Python does)."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        if issubclass(category, VideoNote):
+            click.echo(f"videocap: note: {text}", err=True)
+        elif not quiet:
+            click.echo(f"videocap: warning: {text}", err=True)
+    return show
 
 
 def _terminated(signum, frame) -> None:

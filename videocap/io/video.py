@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from types import TracebackType
 
 import numpy as np
 
-from videocap.errors import UserError
+from videocap.errors import UserError, VideoNote
 from videocap.io.encode import ffmpeg_exe
 from videocap.results import FrameRange, VideoInfo
 
@@ -83,6 +84,7 @@ class _Streams:
     rotation: int = 0  # counter-clockwise degrees a player turns the picture (display matrix): 0, 90, 180, 270
     start: float = 0.0  # the video stream's first presentation time in the file, seconds
     file_start: float = 0.0  # the file's (earliest stream's) start, from which ffmpeg's -ss counts
+    duration: float | None = None  # the file's duration as its container states it, seconds
 
     @property
     def displayed_size(self) -> tuple[int, int] | None:
@@ -103,8 +105,11 @@ def _ffmpeg_streams(path: Path) -> _Streams:
     for line in result.stderr.splitlines():
         if match := re.match(r"Input #0, ([^ ]+), from", line):
             found["container"] = match.group(1).rstrip(",")
-        elif match := re.search(r"Duration: .*, start: (-?[\d.]+)", line):
-            found["file_start"] = found.setdefault("start", float(match.group(1)))
+        elif match := re.search(r"Duration: (?:(\d+):(\d+):([\d.]+))?.*, start: (-?[\d.]+)", line):
+            found["file_start"] = found.setdefault("start", float(match.group(4)))
+            if match.group(1) is not None:
+                hours, minutes, seconds = match.group(1, 2, 3)
+                found["duration"] = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
         elif match := re.search(r"Stream #\S+.*?: (\w+): ", line):
             in_video = match.group(1) == "Video" and found["codec"] is None
             if in_video:
@@ -168,6 +173,20 @@ def _open_decord(path: Path, streams: _Streams):
                         "decord does not support): re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4") from exc
 
 
+def _unusable_times(timestamps: np.ndarray, duration: float | None) -> str | None:
+    """Why decord's frame times (start, end per frame) cannot be trusted, or None when they can: not numbers,
+    going backwards, or outside the stream (decord gives -3.7e17 s for XviD/DivX AVIs with packed B-frames)."""
+    starts = timestamps[:, 0]
+    if not np.isfinite(timestamps).all():
+        return "are not numbers"
+    if (np.diff(starts) < -1e-6).any():
+        return "go backwards"
+    end = float(timestamps[-1, 1])
+    if starts[0] < -1.0 or (duration is not None and end > duration * 1.01 + 1.0):
+        return f"lie outside the stream ({starts[0]:.4g} s to {end:.4g} s of {duration} s)"
+    return None
+
+
 class Video:
     """An opened video file: its metadata and every frame's presentation time, read once.
 
@@ -182,10 +201,19 @@ class Video:
         count = len(reader)
         if count == 0:
             raise UserError(f"{self.path}: the video has no frames")
-        self.timestamps = np.asarray(reader.get_frame_timestamp(range(count)), dtype=np.float64)
+        fps = float(reader.get_avg_fps())
+        timestamps = np.asarray(reader.get_frame_timestamp(range(count)), dtype=np.float64)
+        unusable = _unusable_times(timestamps, streams.duration)
+        # With unusable times the frames are found by number (old AVIs are constant-rate by design).
+        self.times_from_rate = unusable is not None and fps > 0
+        if self.times_from_rate:
+            warnings.warn(VideoNote(f"{self.path}: its frame times {unusable} (an old AVI with packed B-frames?): "
+                                    f"using frame number / {fps:g} frames/s instead"), stacklevel=2)
+            timestamps = np.stack([np.arange(count), np.arange(1, count + 1)], axis=1) / fps
+        self.timestamps = timestamps
         width, height = streams.displayed_size
         self.info = VideoInfo(
-            path=str(self.path), fps=float(reader.get_avg_fps()), frame_count=count, width=width, height=height,
+            path=str(self.path), fps=fps, frame_count=count, width=width, height=height,
             duration=float(self.timestamps[-1, 1]), has_audio=streams.has_audio, codec=streams.codec,
             rotation=streams.rotation,
         )
@@ -275,6 +303,10 @@ class VideoReader:
         if self.num_threads:
             cmd += ["-threads", str(self.num_threads)]
         filters = []
+        if self.video.times_from_rate:  # frames picked by number: decoded from the first, no seek by time
+            cmd += ["-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
+                    "-vf", f"select=gte(n\\,{frames.start})*not(mod(n-{frames.start}\\,{frames.stride}))"]
+            return cmd + self._raw_output(len(frames))
         if frames.start > 0:
             # Seek to a second before, then keep frames shown from half a frame before the range's first
             # frame on, comparing original timestamps (-copyts): a seek alone can land one frame off.
@@ -287,8 +319,11 @@ class VideoReader:
             filters.append(f"select=not(mod(n\\,{frames.stride}))")
         if filters:
             cmd += ["-vf", ",".join(filters)]
-        return cmd + ["-fps_mode", "passthrough", "-frames:v", str(len(frames)), "-pix_fmt", "rgb24",
-                      "-f", "rawvideo", "pipe:1"]
+        return cmd + self._raw_output(len(frames))
+
+    @staticmethod
+    def _raw_output(count: int) -> list[str]:
+        return ["-fps_mode", "passthrough", "-frames:v", str(count), "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
 
     def _decode(self) -> None:
         frames = self.range
