@@ -159,6 +159,11 @@ def test_a_checkpoint_folder_is_replaced_only_when_videocap_wrote_it(tmp_path):
     replace_dir(again, out)  # an earlier checkpoint: replaced
     assert json.loads((out / "config.json").read_text()) == {"v": 2} and (out / MARKER).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert json.loads((out / MARKER).read_text())["files"] == ["config.json"]
+    (out / "NOTES.md").write_text("my notes on this checkpoint\n")  # a user's file inside it: kept
+    with pytest.raises(UserError, match=r"NOTES.md is not a file of the checkpoint videocap wrote there"):
+        check_out_dir(out)
+    (out / "NOTES.md").unlink()
     (out / MARKER).unlink()
     with pytest.raises(UserError, match="not a videocap checkpoint"):
         check_out_dir(out)

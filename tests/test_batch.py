@@ -22,6 +22,7 @@ from videocap.batch.runner import (
 from videocap.cli import main
 from videocap.errors import UserError
 from videocap.io.encode import H264Writer
+from videocap.io.staging import LEDGER_FILE
 from videocap.pipeline import caption_video
 from videocap.resources import DEMO_CONFIG
 from videocap.settings import CaptionSettings, TrackSettings, load_config
@@ -98,7 +99,7 @@ def test_three_done_one_failed_exit_1(local_batch, capsys):
     assert "not a readable video" in failed["error"] and "\n" not in failed["error"]
     for row in videos[:3]:
         assert row["error"] is None and row["frames"] == 16 and row["sha256"]
-        assert sorted(row["files"]) == sorted(p.name for p in (out / row["output"]).iterdir())
+        assert sorted(row["files"]) == sorted(p.name for p in (out / row["output"]).iterdir() if p.name != LEDGER_FILE)
         tracks = [r for r in index_rows(out) if r["kind"] == "track" and r["output"] == row["output"]]
         assert len(tracks) == row["tracks"] and sum(len(t["captions"]) for t in tracks) == row["captions"]
         assert all(c["text"] for t in tracks for c in t["captions"])

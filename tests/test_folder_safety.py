@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from videocap.io.encode import ffmpeg_exe
+from videocap.io.staging import LEDGER_FILE
 from videocap.outputs.registry import manifest_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,11 +64,13 @@ def video_run(path: Path) -> str | None:
 
 def check_set(folder: Path, extra: set[str] = frozenset({USER_FILE})) -> dict:
     """The folder holds one complete set (what its captions.json names, the videos made by the same run)
-    and nothing else but ``extra``: no staging folder, no lock, no partial file."""
+    and nothing else but ``extra`` and the ledger of what videocap wrote: no staging folder, no lock, no
+    partial file."""
     data = json.loads((folder / "captions.json").read_text())
     outputs = data["outputs"]
     names = manifest_names(outputs)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(names | set(extra))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names | set(extra) | {LEDGER_FILE})
+    assert names <= set(json.loads((folder / LEDGER_FILE).read_text())["names"])
     for key in ("video", "mkv"):
         if key in outputs:
             assert video_run(folder / outputs[key]) == data["run"]
@@ -119,8 +122,9 @@ def test_an_interrupted_run_leaves_the_previous_set(first_run, interrupted, stag
     assert proc.returncode == SIGNALS[name], proc.stderr
     before = snapshot(first_run[0])
     if name == "SIGKILL":  # no clean-up possible: at most this run's staging folder, and the lock file
-        assert {k: v for k, v in snapshot(folder).items() if not k.startswith(".videocap")} == before
-        hidden = {p.name for p in folder.iterdir() if p.name.startswith(".videocap")}
+        left = (".videocap.lock", ".videocap-staging-")
+        assert {k: v for k, v in snapshot(folder).items() if not k.startswith(left)} == before
+        hidden = {p.name for p in folder.iterdir() if p.name.startswith(left)}
         assert len(hidden - {".videocap.lock"}) <= 1
         assert all(n == ".videocap.lock" or n.startswith(".videocap-staging-") for n in hidden)
     else:
@@ -285,3 +289,66 @@ def test_render_draws_every_script_and_no_none(env, first_run, tmp_path):
     info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "out" / "captioned.mkv")],
                           capture_output=True, text=True).stderr
     assert info.count("Attachment: ttf") == 3  # Arabic, Hebrew, emoji
+
+
+def _refused(proc: subprocess.CompletedProcess, *says: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    line, = proc.stderr.strip().splitlines()
+    assert "Traceback" not in line and all(part in line for part in says), line
+
+
+@pytest.mark.parametrize("name", ["captions.json", "report.html", "captioned.mp4", "captions.ass"])
+def test_a_users_file_of_an_output_name_is_never_replaced(env, tmp_path, name):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / name).write_text("the user's own\n")
+    before = snapshot(folder)
+    _refused(caption(env, folder), f"{folder / name} exists and videocap did not write it")
+    assert snapshot(folder) == before
+
+
+def test_a_users_file_named_like_a_tracks_file_stops_the_run_before_its_captions(env, first_run, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "circle-1.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nmy own subtitles\n")
+    before = snapshot(folder)
+    proc = caption(env, folder, fault="captioning:SIGKILL")  # would die if it got as far as the captions
+    _refused(proc, "circle-1.srt exists and videocap did not write it")
+    assert snapshot(folder) == before
+
+
+def test_the_input_is_never_an_output_and_an_empty_out_is_refused(env, first_run, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(first_run[0] / "captioned.mp4", folder / "captioned.mp4")
+    before = snapshot(folder)
+    _refused(videocap(env, "caption", folder / "captioned.mp4", "--demo", "--class", "circle", "--out", folder),
+             "would write its captioned.mp4 over its own input")
+    assert snapshot(folder) == before
+    _refused(videocap(env, "caption", "--demo", "--class", "circle", "--out", ""), "--out ''")
+    _refused(videocap(env, "render", first_run[0] / "captions.json", "--out", ""), "--out ''")
+
+
+def test_render_into_a_users_folder_keeps_their_files(env, first_run, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "report.html").write_text("<p>my report</p>")
+    before = snapshot(folder)
+    _refused(videocap(env, "render", first_run[0] / "captions.json", "--out", folder),
+             "report.html exists and videocap did not write it")
+    assert snapshot(folder) == before
+    (folder / "report.html").unlink()
+    proc = videocap(env, "render", first_run[0] / "captions.json", "--out", folder, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    again = videocap(env, "render", first_run[0] / "captions.json", "--out", folder, "--quiet")  # its own set
+    assert again.returncode == 0, again.stderr
+    check_set(folder, extra=set())
+
+
+def test_subtitles_into_another_folder_can_be_made_again(env, first_run, tmp_path):
+    folder = tmp_path / "subs"
+    for _ in range(2):  # the second time they are videocap's own files (the folder's ledger names them)
+        proc = videocap(env, "subtitles", first_run[0] / "captions.json", "--out", folder)
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [LEDGER_FILE, "captions.ass"] + [f"circle-{n}.{kind}" for n in (1, 2) for kind in ("srt", "vtt")])

@@ -20,7 +20,7 @@ from videocap import __version__
 from videocap.batch.index import track_rows, video_row
 from videocap.errors import UserError
 from videocap.io.video import Video
-from videocap.outputs.registry import manifest_names
+from videocap.outputs.registry import check_outputs_free, manifest_names
 from videocap.pipeline import (
     CaptionRun,
     caption_runs,
@@ -107,7 +107,9 @@ class BatchWorker:
                                            use_cache=self.settings.use_cache)
         if self.records is None:
             self.records = model_records(self.track_settings, self.caption_settings)
-        return plan_captions(opened, tracking, sha, self.caption_settings, started, self.records)
+        run = plan_captions(opened, tracking, sha, self.caption_settings, started, self.records)
+        check_outputs_free(self.out / video.folder, run.result, self.settings.render)  # before its captions
+        return run
 
     def caption(self, runs: list[CaptionRun]) -> dict[int, str]:
         """Caption the runs' tracks, in shared batches when ``shares_batches``; the errors, by position in

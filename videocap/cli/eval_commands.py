@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from videocap.cli.group import cli
-from videocap.cli.options import echo_err
+from videocap.cli.options import echo_err, out_callback
 from videocap.errors import UserError
 
 DLC_EXAMPLES = """\b
@@ -38,7 +38,7 @@ def eval_group() -> None:
 @click.option("--dam", default=None, help="Caption the regions with this DAM checkpoint (folder or hub id).")
 @click.option("--pred", type=click.Path(path_type=Path), default=None,
               help="Captions made elsewhere (JSON: region key -> caption); only qa.json and class_names.json are read.")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
+@click.option("--out", type=click.Path(), callback=out_callback, required=True,
               help="Folder for the captions, the judge's answers (<captions>_eval.json) and scores.json/.csv.")
 @click.option("--judge-workers", type=click.IntRange(min=1), default=8, show_default=True,
               help="Judge requests in flight at once.")

@@ -24,6 +24,18 @@ from videocap.settings import (
     load_config,
 )
 
+
+def out_callback(ctx, param, value) -> Path | None:
+    """An ``--out`` value as a path; an empty one is refused (it would put the outputs in the current folder
+    without being asked to)."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise UserError("--out '': give an output path (--out . for the current folder)")
+    return Path(value)
+
+
+
 # -- shared option groups --
 
 def _options(*decorators):
@@ -120,7 +132,7 @@ overlay_option = click.option("--overlay", type=click.Choice(OVERLAYS), default=
                               help=OVERLAY_HELP + " [config; default outline].")
 
 output_options = _options(
-    click.option("--out", type=click.Path(path_type=Path), default=Path("captions"), show_default=True,
+    click.option("--out", type=click.Path(), default="captions", show_default=True, callback=out_callback,
                  help="Output folder."),
     click.option("--quiet", is_flag=True,
                  help="Print the captions only: no progress, no summary (a run that finds no object still says so)."),

@@ -10,6 +10,7 @@ from videocap.cli.group import cli
 from videocap.cli.options import (
     OVERLAY_HELP,
     echo_err,
+    out_callback,
     output_list,
     require_path,
 )
@@ -33,7 +34,7 @@ Examples:
 @click.argument("captions", metavar="CAPTIONS_JSON", type=click.Path(path_type=Path))
 @click.option("--video", type=click.Path(path_type=Path), default=None,
               help="The source video, when it is no longer where captions.json says.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=click.Path(), callback=out_callback, default=None,
               help="Output folder [default: the folder of CAPTIONS_JSON].")
 @click.option("--overlay", type=click.Choice(OVERLAYS), default=None,
               help=OVERLAY_HELP + " [default: as captions.json records].")
@@ -53,7 +54,7 @@ def render(captions: Path, video: Path | None, out: Path | None, overlay: str | 
 
 @cli.command(epilog=SUBTITLE_EXAMPLES)
 @click.argument("captions", metavar="CAPTIONS_JSON", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", type=click.Path(), callback=out_callback, default=None,
               help="Output folder [default: the folder of CAPTIONS_JSON].")
 def subtitles(captions: Path, out: Path | None) -> None:
     """Redo the subtitle files (.srt and .vtt per object, and the .ass) from a captions.json."""
@@ -100,7 +101,7 @@ Examples:
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
               help="mot: MOTChallenge text (frame,id,x,y,w,h,conf,-1,-1,-1; 1-based frames), for TrackEval; "
                    "ytvis: YouTube-VIS-style JSON with COCO RLE masks per frame [default: both].")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder [default: DIR].")
+@click.option("--out", type=click.Path(), callback=out_callback, default=None, help="Output folder [default: DIR].")
 def export(folder: Path, formats: tuple[str, ...], out: Path | None) -> None:
     """Write the tracks of the run in DIR (its captions.json) in the formats of tracking tools."""
     from videocap.pipeline import export_tracks

@@ -9,6 +9,7 @@ import click
 from videocap.cli.group import cli
 from videocap.cli.options import (
     echo_err,
+    out_callback,
 )
 
 TRAIN_EXAMPLES = """\b
@@ -29,7 +30,7 @@ Examples:
                    "shapes-stills:N for still frames of N clips. Repeat to mix sets: they take turns, a batch each.")
 @click.option("--init", "init", required=True, help="A DAM checkpoint (folder or hub id) to fine-tune, or an "
                                                     "architecture file (.yaml) for a new model.")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
+@click.option("--out", type=click.Path(), callback=out_callback, required=True,
               help="Model folder (official DAM layout); training state goes to OUT.state/.")
 @click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)

@@ -12,6 +12,7 @@ from videocap.cli.options import (
     caption_output_options,
     dam_options,
     echo_err,
+    out_callback,
     output_list,
     print_caption,
     quiet_line,
@@ -47,7 +48,7 @@ Examples:
 @cli.command(epilog=TRACK_EXAMPLES)
 @click.argument("video", type=click.Path(path_type=Path))
 @tracking_options
-@click.option("--out", type=click.Path(path_type=Path), default=Path("tracks.json"), show_default=True,
+@click.option("--out", type=click.Path(), callback=out_callback, default=Path("tracks.json"), show_default=True,
               help="Where to write the tracks JSON.")
 def track(video: Path, out: Path, **options) -> None:
     """Segment and track every object of the given classes; write tracks with keyframes as JSON."""

@@ -1,9 +1,10 @@
 """Where ``train-dam`` may write a checkpoint: videocap replaces only folders it wrote itself.
 
-A checkpoint folder videocap writes holds a marker file, ``videocap-checkpoint.json``. ``--out`` may name a
-new folder, an empty one, or one with that marker (an earlier run's checkpoint, replaced through a
-sibling folder and a rename); anything else (a user's folder, a file, a place that cannot be written) is
-a one-line error before any data is prepared or any model loads. No torch here: the checks run first.
+A checkpoint folder videocap writes holds a marker file, ``videocap-checkpoint.json``, that lists the
+checkpoint's files. ``--out`` may name a new folder, an empty one, or one with that marker holding only
+the files it lists (an earlier run's checkpoint, replaced through a sibling folder and a rename); anything
+else (a user's folder, a file the marker does not list, a file, a place that cannot be written) is a
+one-line error before any data is prepared or any model loads. No torch here: the checks run first.
 """
 
 from __future__ import annotations
@@ -28,14 +29,33 @@ def check_out_dir(out: str | os.PathLike) -> Path:
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UserError(f"--out {out} exists and is not a folder: give a new folder for the checkpoint")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise UserError(f"--out {out} holds files that are not a videocap checkpoint: give a new or empty folder "
-                        "(videocap replaces only checkpoints it wrote)")
+    if out.is_dir() and any(out.iterdir()):
+        _check_only_listed(out)
     state = out.with_name(out.name + STATE_SUFFIX)
     if state.exists() and not state.is_dir():
         raise UserError(f"{state} (where training keeps its state) exists and is not a folder: move it away")
     _check_can_create_in(out.parent)
     return out
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir() and p.name != MARKER)
+
+
+def _check_only_listed(out: Path) -> None:
+    """A non-empty ``out`` must be a videocap checkpoint holding nothing its marker does not list."""
+    if not (out / MARKER).is_file():
+        raise UserError(f"--out {out} holds files that are not a videocap checkpoint: give a new or empty folder "
+                        "(videocap replaces only checkpoints it wrote)")
+    try:
+        listed = set(json.loads((out / MARKER).read_text(encoding="utf-8")).get("files") or [])
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    foreign = [name for name in _files_in(out) if name not in listed]
+    if foreign:
+        raise UserError(f"--out {out}: {out / foreign[0]} is not a file of the checkpoint videocap wrote there "
+                        f"({len(foreign)} such file(s)), and replacing the checkpoint would delete it: move it "
+                        "away, or give a new folder")
 
 
 def _check_can_create_in(folder: Path) -> None:
@@ -85,8 +105,8 @@ def replace_dir(new: Path, out: Path) -> None:
     """Put the complete folder ``new`` (a sibling of ``out``) in place of ``out``, which is missing, empty or
     a videocap checkpoint (checked again now)."""
     check_out_dir(out)
-    (new / MARKER).write_text(json.dumps({"format": "videocap DAM checkpoint (official layout)"}) + "\n",
-                              encoding="utf-8")
+    marker = {"format": "videocap DAM checkpoint (official layout)", "files": _files_in(new)}
+    (new / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     if not out.exists():
         new.rename(out)
         return

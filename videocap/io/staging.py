@@ -14,7 +14,8 @@ A run (``output_run(out)``):
 4. when every output is complete, writes the commit list (``commit.json``: the names to move, in order,
    and the previous set's files that the new set no longer has) and moves the files into place with
    ``os.replace``, SIGINT and SIGTERM held back meanwhile, the file naming the set (``captions.json``)
-   last, then removes the previous set's leftovers and the staging folder.
+   last, then removes the previous set's leftovers and the staging folder, and records the names it put in
+   place in ``OUT/.videocap-files.json`` (the folder's ledger).
 
 Several files cannot be replaced in one atomic step; the order makes the folder read as one set: the
 naming file (``captions.json``, with its run id) changes last, and every video records the run id that
@@ -22,7 +23,9 @@ made it (``comment=videocap-run:<id>`` in its metadata), so a reader can always 
 to the set that ``captions.json`` names. Only a SIGKILL (or a power cut) in the milliseconds of the moves
 can leave the new videos beside the old ``captions.json``; their run ids disagree, and the next videocap
 run in the folder finishes the moves from the commit list. Files are removed only when they are named
-by the previous set's own manifest (the ``outputs`` of its ``captions.json``): never anything else.
+by the previous set's own manifest (the ``outputs`` of its ``captions.json``): never anything else. A file
+is replaced only when videocap wrote it: named by the ledger or by that manifest (``check_free``); any other
+file of an output's name stops the run before its work, with one line naming it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from videocap.io.files import ensure_writable_dir, write_json
 LOCK_FILE = ".videocap.lock"
 STAGING_PREFIX = ".videocap-staging-"
 COMMIT_FILE = "commit.json"
+LEDGER_FILE = ".videocap-files.json"
 
 
 def new_run_id() -> str:
@@ -110,6 +114,38 @@ def _in_use(path: Path, fd: int) -> UserError:
                      "finish or choose another --out")
 
 
+def check_input_kept(source: str | os.PathLike, out_dir: str | os.PathLike, names: tuple[str, ...]) -> None:
+    """A run never writes over its own input: a one-line error, before any work, when ``source`` is one of the
+    files ``names`` the run writes into ``out_dir``."""
+    given = Path(source).resolve()
+    for name in names:
+        if (Path(out_dir) / name).resolve() == given:
+            raise UserError(f"{source}: this run would write its {name} over its own input; choose another --out "
+                            "folder (or rename the video)")
+
+
+def written_names(out: Path) -> set[str]:
+    """The files of ``out`` that videocap put there (its ledger; none without a readable one)."""
+    try:
+        names = json.loads((out / LEDGER_FILE).read_text(encoding="utf-8")).get("names", [])
+        return {name for name in names if isinstance(name, str)}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def check_free(out_dir: str | os.PathLike, names: Iterable[str], owned: Iterable[str] = ()) -> None:
+    """A one-line error when a file of one of the output ``names`` exists in ``out_dir`` and videocap did not
+    write it (not in the folder's ledger nor in ``owned``, the previous set's manifest): never replaced."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return
+    mine = written_names(out) | set(owned)
+    for name in sorted(set(names) - mine):
+        if os.path.lexists(out / name):
+            raise UserError(f"{out / name} exists and videocap did not write it (it is not part of videocap's "
+                            "previous set there): move it away, or choose another --out")
+
+
 def check_not_in_use(out_dir: str | os.PathLike) -> None:
     """Fail at once when another run holds the lock of ``out_dir`` (a look only: nothing is created), so that
     a second run stops before its slow checks; ``output_run`` takes the lock for real later."""
@@ -143,10 +179,12 @@ class Staging:
     def path(self, name: str) -> Path:
         return self.folder / name
 
-    def commit(self, names: Iterable[str], remove: Iterable[str] = ()) -> None:
+    def commit(self, names: Iterable[str], remove: Iterable[str] = (), owned: Iterable[str] = ()) -> None:
         """Move the staged ``names`` into the output folder in this order, then remove ``remove`` (the previous
-        set's files that the new set lacks); SIGINT and SIGTERM wait until it is done."""
-        names = list(names)
+        set's files that the new set lacks); SIGINT and SIGTERM wait until it is done. A name held by a file
+        videocap did not write (see ``check_free``; ``remove`` and ``owned`` are the previous set's) stops it."""
+        names, remove = list(names), set(remove)
+        check_free(self.out, names, remove | set(owned))
         for name in names:  # refused before anything moves: a name left out silently is a set with a hole
             if not is_plain_name(name, self.suffixes) or not (self.folder / name).is_file():
                 why = "is not in the staging folder" if is_plain_name(name, self.suffixes) else \
@@ -172,6 +210,8 @@ def _finish_commit(out: Path, folder: Path, suffixes: tuple[str, ...]) -> None:
     for name in plan["remove"]:
         if is_plain_name(name, suffixes):
             (out / name).unlink(missing_ok=True)
+    kept = {name for name in written_names(out) if os.path.lexists(out / name)} - set(plan["remove"])
+    write_json(out / LEDGER_FILE, {"names": sorted(kept | set(plan["names"]))})
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from videocap.io.staging import Staging, is_plain_name, output_run
+from videocap.io.staging import Staging, check_free, is_plain_name, output_run
 from videocap.io.video import Video
 from videocap.outputs import exports
-from videocap.outputs.report import write_report
+from videocap.outputs.report import REPORT, sheet_name, write_report
 from videocap.outputs.writing import (
     ASS,
     CAPTIONS_JSON,
@@ -26,11 +26,12 @@ from videocap.outputs.writing import (
     VIDEO,
     mux_mkv,
     run_metadata,
+    subtitle_names,
     track_files,
     write_captions_json,
     write_subtitles,
 )
-from videocap.results import CAPTIONS_SCHEMA, CaptionResult
+from videocap.results import CAPTIONS_SCHEMA, CaptionResult, Track
 
 #: (result, folder, video or None, progress) -> timing
 Write = Callable[[CaptionResult, Path, "Video | None", bool], dict]
@@ -49,6 +50,8 @@ class Writer:
     plan: Callable[[CaptionResult], dict] = lambda result: {}
     needs_video: bool = False  # made only when the video is rendered (not with --no-video)
     about: str = ""
+    fixed: tuple[str, ...] = ()  # the names it writes whatever the tracks
+    per_track: Callable[[Track], tuple[str, ...]] = lambda track: ()  # the names it may write per track
 
 
 def _subtitles(result: CaptionResult, folder: Path, video: Video | None, progress: bool) -> dict:
@@ -83,16 +86,18 @@ def _video_size(result: CaptionResult) -> list[int]:
 RUN_WRITERS = (
     Writer("subtitles", ("ass", "tracks"), (".ass", ".srt", ".vtt"), _subtitles,
            lambda result: {"ass": ASS, "tracks": {str(k): v for k, v in track_files(result).items()}},
-           about="captions.ass, and <class>-<id>.srt/.vtt per track"),
+           about="captions.ass, and <class>-<id>.srt/.vtt per track", fixed=(ASS,),
+           per_track=lambda track: tuple(subtitle_names(track).values())),
     Writer("video", ("video", "video_size"), (".mp4",), _video,
            lambda result: {"video": VIDEO, "video_size": _video_size(result)}, needs_video=True,
-           about="captioned.mp4"),
+           about="captioned.mp4", fixed=(VIDEO,)),
     Writer("mkv", ("mkv",), (".mkv",), _mkv, lambda result: {"mkv": MKV}, needs_video=True,
-           about="captioned.mkv, one subtitle stream per track"),
+           about="captioned.mkv, one subtitle stream per track", fixed=(MKV,)),
     Writer("report", ("report", "contact_sheets"), (".html", ".png"), _report,
-           about="report.html, and <class>-<id>.png (a contact sheet) per track"),
+           about="report.html, and <class>-<id>.png (a contact sheet) per track", fixed=(REPORT,),
+           per_track=lambda track: (sheet_name(track),)),
     Writer("captions", ("captions",), (".json",), _captions, lambda result: {"captions": CAPTIONS_JSON},
-           about="captions.json, the set's record (last)"),
+           about="captions.json, the set's record (last)", fixed=(CAPTIONS_JSON,)),
 )
 #: What a photo run writes per photo (``videocap.outputs.writing.write_photo_outputs``).
 PHOTO_SUFFIXES = (".json", ".jpg", ".png")
@@ -151,6 +156,18 @@ def previous_outputs(out: Path) -> set[str]:
         return manifest_names(data.get("outputs") or {})
     except (OSError, ValueError, AttributeError, TypeError):
         return set()
+
+
+def check_outputs_free(out: str | Path, result: CaptionResult | None = None, render: bool = True,
+                       writers: tuple[Writer, ...] = RUN_WRITERS) -> None:
+    """Before the work: a one-line error when a file videocap did not write holds the name of one of the
+    ``writers``' outputs in ``out`` (see ``videocap.io.staging.check_free``): their fixed names, and with
+    ``result`` (once tracked) its tracks' names too."""
+    writers = tuple(w for w in writers if render or not w.needs_video)
+    tracks = result.tracks if result is not None else []
+    names = {name for w in writers for name in w.fixed} | \
+        {name for w in writers for track in tracks for name in w.per_track(track)}
+    check_free(out, names, previous_outputs(Path(out)))
 
 
 def writer(name: str) -> Writer:

@@ -37,19 +37,20 @@ from videocap.outputs.subtitles import (
     vtt_document,
 )
 from videocap.progress import fault_point
-from videocap.results import CaptionResult, PhotoResult
+from videocap.results import CaptionResult, PhotoResult, Track
 
 CAPTIONS_JSON = "captions.json"
 VIDEO = "captioned.mp4"
 MKV = "captioned.mkv"
 ASS = "captions.ass"
 
+def subtitle_names(track: Track) -> dict[str, str]:
+    base = f"{safe_name(track.class_name)}-{track.id}"
+    return {"srt": f"{base}.srt", "vtt": f"{base}.vtt"}
+
+
 def track_files(result: CaptionResult) -> dict[int, dict[str, str]]:
-    files = {}
-    for track in result.tracks:
-        base = f"{safe_name(track.class_name)}-{track.id}"
-        files[track.id] = {"srt": f"{base}.srt", "vtt": f"{base}.vtt"}
-    return files
+    return {track.id: subtitle_names(track) for track in result.tracks}
 
 
 def run_metadata(run_id: str | None) -> dict[str, str]:
@@ -106,11 +107,17 @@ def write_captions_json(result: CaptionResult, folder: Path) -> None:
     write_json(folder / CAPTIONS_JSON, result.to_json(lazy=True))
 
 
+def photo_output_names(photo: Path, base: str) -> dict[str, str]:
+    """A photo's output files: its JSON, and its annotated picture (JPEG for a JPEG, else PNG)."""
+    jpeg = photo.suffix.lower() in (".jpg", ".jpeg")
+    return {"json": f"{base}.json", "image": f"{base}.captioned.{'jpg' if jpeg else 'png'}"}
+
+
 def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> list[str]:
     """A photo's annotated picture and its JSON into the folder ``out`` (a staging folder); their names,
     the JSON last."""
     jpeg = result.path.suffix.lower() in (".jpg", ".jpeg")
-    result.outputs = {"json": f"{base}.json", "image": f"{base}.captioned.{'jpg' if jpeg else 'png'}"}
+    result.outputs = photo_output_names(result.path, base)
     annotated = annotate(image, result.objects, result.captioning.overlay)
     atomic_write_bytes(out / result.outputs["image"], encode_photo(annotated, jpeg))
     write_json(out / result.outputs["json"], result.to_json())
