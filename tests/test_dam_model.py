@@ -360,7 +360,7 @@ def test_hub_id_not_cached_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     message = _load_error("nvidia/DAM-3B-Video")
-    assert "huggingface-cli download nvidia/DAM-3B-Video --local-dir" in message and "--dam" in message
+    assert "hf download nvidia/DAM-3B-Video --local-dir" in message and "huggingface-cli" not in message and "--dam" in message
 
 
 # -- the CLI --

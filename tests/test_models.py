@@ -116,9 +116,22 @@ def test_describe_with_the_hub_ids(stand_in_hub_cache, tmp_path, capsys):
 def test_without_the_cache_each_default_is_a_one_line_error(hf_home, yolo_stand_in, tmp_path, capsys):
     assert main(["caption", str(SAMPLE_VIDEO), "--class", "circle", "--out", str(tmp_path / "o")]) == 2
     err = _one_line_error(capsys)
-    assert "nvidia/DAM-3B-Video" in err and "huggingface-cli download nvidia/DAM-3B-Video" in err
+    assert "nvidia/DAM-3B-Video" in err and "huggingface-cli" not in err  # huggingface_hub 1.x+ installs only `hf`
     assert "hf download nvidia/DAM-3B-Video" in err and "--dam DIR" in err
     assert not (tmp_path / "o" / "captions.json").exists()
+
+
+def test_every_missing_default_is_named_in_one_line(hf_home, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # neither yolo11x-seg.pt nor DAM-3B-Video on this machine, and offline
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(photo)
+    for command in (["caption", str(SAMPLE_VIDEO), "--class", "circle"], ["batch", str(SAMPLE_VIDEO), "--class", "circle"],
+                    ["image", str(photo), "--class", "circle"]):
+        assert main([*command, "--out", str(tmp_path / "o")]) == 2
+        err = _one_line_error(capsys)
+        assert f"yolo model {YOLO_NAME} is not here" in err and "hf download nvidia/DAM-3B-Video" in err, err
+        assert err.index(YOLO_NAME) < err.index("nvidia/DAM-3B-Video")
+    assert not (tmp_path / "o").exists()
 
 
 def test_yolo_asset_offline_names_where_to_put_it(stand_in_hub_cache, tmp_path, monkeypatch, capsys):

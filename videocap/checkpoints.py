@@ -79,9 +79,8 @@ def config_value(value: str, folder: Path) -> str:
 # -- the Hugging Face hub --
 
 def hub_download_hint(repo_id: str, flag: str) -> str:
-    return (f"run `huggingface-cli download {repo_id}` (or `hf download {repo_id}`) where there is internet and "
-            f"copy the cache folder ({hub_cache_dir()}) here, or `huggingface-cli download {repo_id} --local-dir DIR` "
-            f"and pass {flag} DIR")
+    return (f"run `hf download {repo_id}` where there is internet and copy the cache folder ({hub_cache_dir()}) "
+            f"here, or `hf download {repo_id} --local-dir DIR` and pass {flag} DIR")
 
 
 def hub_cache_dir() -> Path:
@@ -115,7 +114,7 @@ def hub_snapshot(repo_id: str, allow_patterns: list[str], what: str, flag: str) 
         raise UserError(f"{what} {repo_id} is gated: accept its licence on huggingface.co/{repo_id}, log in with "
                         f"`hf auth login`, then run again; or {hub_download_hint(repo_id, flag)}") from None
     except Exception as exc:  # noqa: BLE001 - every other failure has the same remedy
-        reason = " ".join(str(exc).split())[:160]
+        reason = " ".join(str(exc).split())
         raise UserError(f"cannot download {what} {repo_id} from {constants.ENDPOINT} ({type(exc).__name__}: "
                         f"{reason}): {hub_download_hint(repo_id, flag)}") from exc
 
@@ -146,6 +145,30 @@ def asset_hint(name: str) -> str:
     places = " or ".join(str(p) for p in asset_places())
     return (f"download https://github.com/ultralytics/assets/releases/latest/download/{name} where there is internet "
             f"and put it in {places}, or pass --model /path/to/{name}")
+
+
+def unavailable(reference: str, what: str, flag: str) -> str | None:
+    """Why ``reference`` cannot be had and what to do, when it is not on this machine and downloads are off
+    (None when it is here or may be downloaded)."""
+    ref = classify(reference)
+    if ref.kind == HUB:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE and local_model_path(reference) is None:
+            return (f"{what} {reference} is not in the Hugging Face cache and the hub is offline (HF_HUB_OFFLINE is "
+                    f"set): {hub_download_hint(reference, flag)}")
+    elif ref.kind == ASSET and asset_offline() and find_asset(ref.text) is None:
+        return (f"{what} {reference} is not here and downloads are off (YOLO_OFFLINE/HF_HUB_OFFLINE): "
+                f"{asset_hint(ref.text)}")
+    return None
+
+
+def check_models_here(models: list[tuple[str, str, str]]) -> None:
+    """One line naming every model of ``models`` ((reference, what, flag) each) that is not on this machine
+    and cannot be downloaded, before any of them loads."""
+    missing = [why for why in (unavailable(*model) for model in models if model[0]) if why]
+    if missing:
+        raise UserError(("; and " if len(missing) > 1 else "").join(missing))
 
 
 # -- what captions.json records --

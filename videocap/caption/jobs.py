@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videocap import checkpoints
 from videocap.caption.keyframes import select_keyframes
 from videocap.checkpoints import memory_notes
 from videocap.dam.records import DamInput
@@ -24,6 +25,7 @@ from videocap.errors import UserError
 from videocap.io.video import Frame
 from videocap.progress import progress_bar
 from videocap.results import Caption, FrameRange, Track, TrackFrame
+from videocap.segment.registry import check_segmenter
 from videocap.settings import CaptionSettings, TrackSettings
 
 
@@ -107,15 +109,25 @@ def dam_device(device: str | None) -> str | None:
     return f"cuda:{first}" if first.isdigit() else first
 
 
-def check_dam_available(settings: CaptionSettings, frames: int, flag: str = "--keyframes"):
+def check_dam_available(settings: CaptionSettings, frames: int, flag: str = "--keyframes", segmenting=None):
     """The DAM checkpoint of ``settings`` opened (a ``videocap.dam.loading.DamCheckpoint``: found, configs and
     tokenizer read, no weights), failing before tracking when it cannot be had, or when ``frames`` frames with
-    the query do not fit its context."""
+    the query do not fit its context. With ``segmenting`` (the TrackSettings or ImageSettings of the run) a
+    segmenter's model that cannot be had is named in the same line as the DAM's."""
     if not settings.dam:
         raise UserError("no DAM checkpoint given: pass --dam PATH_OR_ID (e.g. nvidia/DAM-3B-Video, or a local "
                         "folder), or set `dam:` in the config")
     from videocap.dam import loading
     from videocap.dam.inputs import check_context
+
+    models = [(settings.dam, "DAM checkpoint", "--dam")]
+    if segmenting is not None:
+        registration = check_segmenter(segmenting.segmenter)
+        model = segmenting.segmenter_model or registration.default_model
+        # a hub id where the segmenter takes none gets the segmenter's own error when it loads
+        if registration.hub_weights or checkpoints.classify(model).kind != checkpoints.HUB:
+            models.insert(0, (model, f"{segmenting.segmenter} model", "--model"))
+    checkpoints.check_models_here(models)
 
     checkpoint = loading.open_checkpoint(settings.dam)
     check_context(checkpoint, frames, settings.query, flag)

@@ -12,9 +12,9 @@ from videocap.caption.jobs import check_dam_available, describe, load_dam
 from videocap.dam.records import DamInput
 from videocap.errors import UserError
 from videocap.io.photos import list_photos, output_names, read_photo
-from videocap.io.staging import check_not_in_use, output_run
+from videocap.io.staging import check_free, check_not_in_use, output_run
 from videocap.outputs.registry import OUTPUT_SUFFIXES
-from videocap.outputs.writing import write_photo_outputs
+from videocap.outputs.writing import photo_output_names, write_photo_outputs
 from videocap.progress import progress_bar
 from videocap.results import Caption, PhotoResult, Track
 from videocap.segment.registry import segmenter_entry
@@ -34,10 +34,11 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     if len(photos) == 1:
         read_photo(photos[0])  # a bad single photo fails before any model loads
     check_not_in_use(out_dir)
-    checkpoint = check_dam_available(captioning, 1, "--query") if model is None else None
+    names = output_names(photos)
+    check_free(out_dir, [name for photo in photos for name in photo_output_names(photo, names[photo]).values()])
+    checkpoint = check_dam_available(captioning, 1, "--query", settings) if model is None else None
     with output_run(out_dir, OUTPUT_SUFFIXES) as staging:
         segmenter = segmenter or make_segmenter(settings)
-        names = output_names(photos)
         records = {"segmentation": segmenter_entry(settings.segmenter).model_record(settings.segmenter_model),
                    "captioning": checkpoints.model_record(captioning.dam, checkpoint.root) if checkpoint
                    else checkpoints.provenance(captioning.dam)}

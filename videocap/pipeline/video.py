@@ -23,9 +23,10 @@ from videocap.caption.jobs import (
     load_dam,
     make_jobs,
 )
-from videocap.io.staging import Staging, check_not_in_use, output_run
+from videocap.io.staging import Staging, check_input_kept, check_not_in_use, output_run
 from videocap.io.video import Frame, Video
-from videocap.outputs.registry import OUTPUT_SUFFIXES, write_outputs
+from videocap.outputs.registry import OUTPUT_SUFFIXES, check_outputs_free, write_outputs
+from videocap.outputs.writing import MKV, VIDEO
 from videocap.pipeline.tracks import resolve, tracks_with_cache
 from videocap.results import Caption, CaptionResult, Track, TrackingResult
 from videocap.segment.registry import segmenter_entry
@@ -50,8 +51,11 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
     video = Video(path)  # bad video input fails here, before any model loads
     frame_range, track_settings = resolve(video, track_settings)
     overlap = overlap and not track_settings.prompts  # prompted tracks are picked once tracking is over
+    check_input_kept(path, out_dir, (VIDEO, MKV))
     check_not_in_use(out_dir)
-    checkpoint = check_dam_available(settings, track_settings.keyframe_count) if model is None else None
+    check_outputs_free(out_dir, render=render)
+    checkpoint = check_dam_available(settings, track_settings.keyframe_count, segmenting=track_settings) \
+        if model is None else None
     with output_run(out_dir, OUTPUT_SUFFIXES) as staging:  # locked from here: a second run into the folder stops at once
         early = EarlyCaptions(video, frame_range, model, settings, track_settings, checkpoint) if overlap else None
         tracking, video_sha = tracks_with_cache(video, frame_range, track_settings, tracker, progress, use_cache,
@@ -59,6 +63,7 @@ def caption_video(path: str | Path, track_settings: TrackSettings, settings: Cap
         tracker = None  # let YOLO go before DAM loads (when DAM was not loaded during tracking)
         records = model_records(track_settings, settings, checkpoint)
         run = plan_captions(video, tracking, video_sha, settings, started, records)
+        check_outputs_free(out_dir, run.result, render)  # the tracks' files too, before they are captioned
         if early is not None and early.tracked:  # every track ended during tracking: its jobs are done or queued
             early.finish(run.result, on_caption)
         else:  # the tracks came from the cache (or no overlap): caption them now

@@ -21,10 +21,12 @@ class Registration(NamedTuple):
     module: str  # the module defining ``SEGMENTER``
     default_model: str  # the checkpoint used when none is given
     about: str  # one line for ``--help``
+    hub_weights: bool = True  # whether its weights may be a Hugging Face hub id (YOLO's are files or assets)
 
 
 SEGMENTERS = {
-    "yolo": Registration("videocap.segment.yolo", "yolo11x-seg.pt", "YOLO-seg + ByteTrack, class names"),
+    "yolo": Registration("videocap.segment.yolo", "yolo11x-seg.pt", "YOLO-seg + ByteTrack, class names",
+                         hub_weights=False),
     "sam3": Registration("videocap.segment.sam3", "facebook/sam3", "Meta's SAM 3, any noun phrase"),
     "sam2": Registration("videocap.segment.sam2", "facebook/sam2.1-hiera-large", "SAM 2.1, points/boxes/masks"),
 }
