@@ -57,3 +57,21 @@ def test_edited_numbers_are_refused_before_any_drawing(run_copy, change, message
 def test_render_video_must_be_the_captioned_one(run_copy, plain_video, capsys):
     assert main(["render", str(run_copy), "--video", str(plain_video), "--quiet"]) == 2
     assert "is not the video these captions were made from" in one_line(capsys)
+
+
+def test_a_huge_caption_is_cut_with_a_note_and_renders_bounded(run_copy, capsys):
+    """A 1 MB caption (edited in, or from a huge --max-new-tokens) would take minutes and gigabytes to draw: it
+    is cut at a word under MAX_CAPTION_CHARS, with one note, and the contact sheet stays a normal size."""
+    from PIL import Image
+
+    from videocap.results import MAX_CAPTION_CHARS
+
+    sheet = Image.open(run_copy / "circle-1.png").size
+    edit(run_copy, lambda d: d["tracks"][0]["captions"][0].update(text="a red circle " * 80_000))
+    assert main(["render", str(run_copy), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("videocap: note: a caption of 1040000 characters was cut to") == 1, err
+    text = json.loads((run_copy / "captions.json").read_text())["tracks"][0]["captions"][0]["text"]
+    assert len(text) <= MAX_CAPTION_CHARS + 1 and text.endswith("…") and text[:-1].split()[-1] in ("a", "red", "circle")
+    width, height = Image.open(run_copy / "circle-1.png").size
+    assert width == sheet[0] and height < 4 * sheet[1]

@@ -81,15 +81,42 @@ def test_report_command_redoes_it_and_notes_a_missing_video(run, tmp_path, capsy
         (copy / name).unlink()
     assert main(["report", str(copy)]) == 0
     assert report_json(copy / REPORT)["tracks"] == report_json(out / REPORT)["tracks"]
+    assert report_json(copy / REPORT)["video_file"] == "captioned.mp4"  # kept from the set, found beside it
     assert (copy / "circle-1.png").is_file()
     data = json.loads((copy / "captions.json").read_text())
     data["video"]["path"] = str(tmp_path / "gone.mp4")
     (copy / "captions.json").write_text(json.dumps(data))
+    kept = {name: (copy / name).read_bytes() for name in (REPORT, "circle-1.png", "circle-2.png")}
     capsys.readouterr()
+    assert main(["report", str(copy / "captions.json")]) == 2  # good contact sheets are not replaced by empty ones
+    err = capsys.readouterr().err
+    assert "pass --video PATH" in err and len(err.strip().splitlines()) == 1
+    assert {name: (copy / name).read_bytes() for name in kept} == kept
+    for name in ("circle-1.png", "circle-2.png"):
+        (copy / name).unlink()
     assert main(["report", str(copy / "captions.json")]) == 0
     assert "no keyframe thumbnails" in capsys.readouterr().err
     assert all(not t["thumbs"] for t in report_json(copy / REPORT)["tracks"])
     assert main(["report", str(copy), "--video", str(SAMPLE_VIDEO)]) == 0
+    assert all(len(t["thumbs"]) == 8 for t in report_json(copy / REPORT)["tracks"])
+
+
+def test_report_from_another_folder_with_a_relative_source(run, tmp_path, monkeypatch, capsys):
+    """captions.json recording the source relative to where caption ran: from elsewhere it is not found, and
+    the good thumbnails stay; from the right folder the report is made again with them."""
+    _, out = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    shutil.copy(SAMPLE_VIDEO, tmp_path / "clip.mp4")
+    data = json.loads((copy / "captions.json").read_text())
+    data["video"]["path"] = "clip.mp4"
+    (copy / "captions.json").write_text(json.dumps(data))
+    monkeypatch.chdir(copy)
+    assert main(["report", "."]) == 2
+    assert "pass --video PATH" in capsys.readouterr().err
+    assert all(len(t["thumbs"]) == 8 for t in report_json(copy / REPORT)["tracks"])
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "copy"]) == 0
     assert all(len(t["thumbs"]) == 8 for t in report_json(copy / REPORT)["tracks"])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from videocap import __version__
-from videocap.errors import UserError
+from videocap.errors import UserError, VideoNote
 from videocap.masks import BoxMask
 from videocap.prompts import RegionPrompt
 from videocap.segment.registry import segmenter_entry
@@ -94,6 +95,9 @@ class Caption:
     keyframes: list[int]  # frame numbers DAM saw
     text: str
 
+    def __post_init__(self):
+        self.text = bounded_caption(self.text)
+
     def to_json(self) -> dict:
         return {"start": round(self.start, 4), "end": round(self.end, 4), "first_frame": self.first_frame,
                 "last_frame": self.last_frame, "keyframes": self.keyframes, "text": self.text}
@@ -102,6 +106,21 @@ class Caption:
     def from_json(cls, data: dict) -> Caption:
         return cls(float(data["start"]), float(data["end"]), int(data["first_frame"]), int(data["last_frame"]),
                    [int(k) for k in data.get("keyframes", [])], _caption_text(data.get("text")))
+
+
+#: The longest caption kept (DAM's detailed captions are a few hundred characters); longer text, from an edited
+#: captions.json or a huge --max-new-tokens, is cut so that rendering and contact sheets stay bounded.
+MAX_CAPTION_CHARS = 4000
+
+
+def bounded_caption(text: str) -> str:
+    """``text``, cut at a word to ``MAX_CAPTION_CHARS`` with a note when it is longer."""
+    if len(text) <= MAX_CAPTION_CHARS:
+        return text
+    cut = text[:MAX_CAPTION_CHARS].rsplit(" ", 1)[0] if " " in text[:MAX_CAPTION_CHARS] else text[:MAX_CAPTION_CHARS]
+    warnings.warn(VideoNote(f"a caption of {len(text)} characters was cut to {len(cut)} (captions are kept under "
+                            f"{MAX_CAPTION_CHARS} characters)"), stacklevel=2)
+    return cut + "…"
 
 
 def _caption_text(text: object) -> str:

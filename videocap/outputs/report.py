@@ -28,6 +28,7 @@ from videocap import __version__
 from videocap.checkpoints import local_model_path, model_record
 from videocap.errors import UserError
 from videocap.io.files import atomic_write_bytes, atomic_write_text, safe_name
+from videocap.io.staging import STAGING_PREFIX
 from videocap.io.video import Video
 from videocap.outputs.layout import load_font, wrap
 from videocap.outputs.photos import encode_photo
@@ -213,10 +214,16 @@ def _run_tables(result: CaptionResult) -> dict[str, dict]:
             "Timings (seconds)": data["timing"]}
 
 
+def _in_set(out: Path, name: str) -> bool:
+    """Whether the set being written in ``out`` holds ``name``: written now, or (``out`` a staging folder)
+    kept from the previous set in the folder above."""
+    return (out / name).is_file() or (out.name.startswith(STAGING_PREFIX) and (out.parent / name).is_file())
+
+
 def report_data(result: CaptionResult, thumbs: dict[int, list[Thumbnail]], out: Path) -> dict:
     """What report.html shows, as the JSON its script reads."""
     outputs = result.outputs or {}
-    video_file = outputs.get("video") if outputs.get("video") and (out / outputs["video"]).is_file() else None
+    video_file = outputs.get("video") if outputs.get("video") and _in_set(out, outputs["video"]) else None
     tracks = []
     for track in result.tracks:
         files = dict((outputs.get("tracks") or {}).get(str(track.id), {}))

@@ -11,7 +11,14 @@ from videocap.io.files import ensure_writable_dir
 from videocap.io.staging import output_run
 from videocap.io.video import Video
 from videocap.outputs.exports import FORMATS, write_exports
-from videocap.outputs.registry import OUTPUT_SUFFIXES, write_all, write_outputs, writer
+from videocap.outputs.registry import (
+    OUTPUT_SUFFIXES,
+    check_outputs_free,
+    previous_outputs,
+    write_all,
+    write_outputs,
+    writer,
+)
 from videocap.results import CaptionResult, captions_path, read_captions
 from videocap.segment import cache
 
@@ -32,7 +39,9 @@ def render_captions(captions_json: str | Path, video_path: str | Path | None = N
         _check_same_video(Path(video_path), result.video_sha256)
         result.tracking.video = dataclasses.replace(result.video, path=str(video_path))
     video = Video(result.video.path)
-    with output_run(out_dir or captions_json.parent, OUTPUT_SUFFIXES) as staging:
+    out = out_dir or captions_json.parent
+    check_outputs_free(out, result)
+    with output_run(out, OUTPUT_SUFFIXES) as staging:
         write_outputs(result, staging, video, progress=progress)
     return result
 
@@ -48,8 +57,10 @@ def write_subtitles(captions_json: str | Path, out_dir: str | Path | None = None
     """The subtitle files (.srt and .vtt per object, and the .ass) again, from a ``captions.json``."""
     captions_json = captions_path(captions_json)
     result = read_captions(captions_json)
-    with output_run(out_dir or captions_json.parent, OUTPUT_SUFFIXES) as staging:
-        staging.commit(write_all(result, staging.folder, None, [writer("subtitles")]))
+    out = Path(out_dir or captions_json.parent)
+    check_outputs_free(out, result, writers=(writer("subtitles"),))
+    with output_run(out, OUTPUT_SUFFIXES) as staging:
+        staging.commit(write_all(result, staging.folder, None, [writer("subtitles")]), owned=previous_outputs(out))
     return result
 
 
@@ -58,11 +69,28 @@ def write_report(folder_or_json: str | Path, video_path: str | Path | None = Non
     keyframes are decoded from the source video (``video_path`` when it has moved)."""
     captions_json = captions_path(folder_or_json)
     result = read_captions(captions_json)
-    video = Video(video_path) if video_path is not None else None
     previous_sheets = list(result.outputs.get("contact_sheets", {}).values())
+    keeping = any((captions_json.parent / name).is_file() for name in previous_sheets)
+    video = _report_source(result, video_path, keeping)
     with output_run(captions_json.parent, OUTPUT_SUFFIXES) as staging:
-        staging.commit(write_all(result, staging.folder, video, [writer("report")]), remove=previous_sheets)
+        staging.commit(write_all(result, staging.folder, video, [writer("report")]), remove=previous_sheets,
+                       owned=previous_outputs(captions_json.parent))
     return result
+
+
+def _report_source(result: CaptionResult, video_path: str | Path | None, keeping: bool) -> Video | None:
+    """The source video the report's keyframes come from; None when it is gone and no contact sheet would be
+    lost, a one-line error when good contact sheets would be replaced by empty ones."""
+    if video_path is not None:
+        _check_same_video(Path(video_path), result.video_sha256)
+        return Video(video_path)
+    try:
+        return Video(result.video.path)
+    except UserError as exc:
+        if keeping:
+            raise UserError(f"the source video cannot be opened from here ({exc}): pass --video PATH; the report "
+                            "and contact sheets are left as they are") from exc
+        return None
 
 
 def export_tracks(folder_or_json: str | Path, formats: tuple[str, ...] = FORMATS,
