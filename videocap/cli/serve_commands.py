@@ -48,7 +48,8 @@ Then, from Python (pip install openai):
 def serve(config_path: Path | None, demo: bool, dam: str | None, device: str | None, **options) -> None:
     """Serve DAM over HTTP: OpenAI's chat completions (frames as RGBA PNG data URLs, the alpha channel the
     region; streamed or not; requests batched together) and jobs that caption whole videos."""
-    from videocap.serve.run import ServeSettings, bind, build_server, serve as run_server
+    from videocap.serve.run import ServeSettings, bind, build_server
+    from videocap.serve.run import serve as run_server
 
     settings = ServeSettings(**options)
     settings.check()

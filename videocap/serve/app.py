@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    StreamingResponse,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -29,7 +34,16 @@ from videocap.dam.continuous import Request as DamRequest
 from videocap.dam.continuous import prepare_request
 from videocap.dam.records import DamInput
 from videocap.segment.prompted import photo_region
-from videocap.serve.chat import MODEL_ALIAS, ChatCall, Sampling, chunk, completion, new_id, parse_chat, usage_chunk
+from videocap.serve.chat import (
+    MODEL_ALIAS,
+    ChatCall,
+    Sampling,
+    chunk,
+    completion,
+    new_id,
+    parse_chat,
+    usage_chunk,
+)
 from videocap.serve.engine import Closed, Engine, QueueFull
 from videocap.serve.errors import ApiError, error_body, one_line
 from videocap.serve.jobs import ENDED, JobStore
