@@ -136,3 +136,28 @@ def test_old_avis_have_ffmpegs_times_ranges_and_frame_counts(name, tmp_path):
     # one output frame per 1/25 s of the range: each source frame as long as the file shows it
     assert len(shown) == round((result.end_time - result.start_time) * 25)
     assert sorted(set(shown)) == list(range(span.start, span.end))
+
+
+def _left_third_white(n, width, height) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 3] = 255
+    return image
+
+
+def test_non_square_pixels_come_out_at_the_displayed_aspect(tmp_path):
+    """A 64x48 picture of 128:117 pixels (the SAR of PAL DV-like sources) shows 70x48: frames decode, and the
+    captioned MP4 is written, at 70x48 in square pixels, the white third still a third."""
+    clip = make_clip(tmp_path / "sar.mp4", 10, setpts="N/25/TB,setsar=128/117", pattern=_left_third_white)
+    assert re.search(r"\[SAR (93:85|128:117) ", ffmpeg_stderr(clip))  # x264 stores 128:117 as 93:85
+    video = Video(clip)
+    assert (video.info.width, video.info.height) == (70, 48)
+    with video.read() as frames:
+        images = [f.image for f in frames]
+    assert len(images) == 10 and images[0].shape == (48, 70, 3)
+    white = (images[0][24, :, 0] > 128).sum()
+    assert abs(white - 70 / 3) <= 2, white
+    result = CaptionResult(TrackingResult(video.info, TrackSettings(classes=("x",)), video.resolve_range(), []),
+                           CaptionSettings(dam=None), 0.0, video.end_time(video.resolve_range()))
+    write_outputs(result, tmp_path, video, progress=False)
+    shown = ffmpeg_stderr(tmp_path / "captioned.mp4")
+    assert re.search(r", 70x48[, ]", shown) and not re.search(r"SAR (93:85|128:117)", shown), shown

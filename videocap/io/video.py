@@ -85,12 +85,18 @@ class _Streams:
     start: float = 0.0  # the video stream's first presentation time in the file, seconds
     file_start: float = 0.0  # the file's (earliest stream's) start, from which ffmpeg's -ss counts
     duration: float | None = None  # the file's duration as its container states it, seconds
+    sar: tuple[int, int] = (1, 1)  # the sample (pixel) aspect ratio: 128:117 pixels are 128/117 as wide as tall
 
     @property
     def displayed_size(self) -> tuple[int, int] | None:
-        if self.size is None or self.rotation % 180 == 0:
-            return self.size
-        return self.size[1], self.size[0]
+        """The picture as a player shows it, in square pixels: stretched by the SAR (to an even width, as
+        players and yuv420p want), then turned."""
+        if self.size is None:
+            return None
+        width, height = self.size
+        if self.sar != (1, 1):
+            width = max(2, round(width * self.sar[0] / self.sar[1] / 2) * 2)
+        return (width, height) if self.rotation % 180 == 0 else (height, width)
 
 
 _IMAGE_FORMATS = ("image2", "_pipe")  # ffmpeg's demuxers for still images (png_pipe, jpeg_pipe...)
@@ -128,6 +134,8 @@ def _video_stream_line(line: str, found: dict) -> None:
         found["size"] = (int(dims.group(1)), int(dims.group(2)))
     if start := re.search(r", start (-?[\d.]+)", line):
         found["start"] = float(start.group(1))
+    if (sar := re.search(r"\[SAR (\d+):(\d+) ", line)) and int(sar.group(1)) > 0 and int(sar.group(2)) > 0:
+        found["sar"] = (int(sar.group(1)), int(sar.group(2)))
 
 
 def import_decord():
@@ -218,6 +226,7 @@ class Video:
             rotation=streams.rotation,
         )
         # decord's timestamps count from the video stream's first frame; ffmpeg's (with -copyts) from the file's.
+        self.stretched = streams.sar != (1, 1)  # frames are scaled to square pixels as they are decoded
         self.stream_start = streams.start
         self.start_in_file = streams.start - streams.file_start  # where it starts on the clock of ffmpeg's -ss
         del reader  # frees decord's buffers: the frames come from the ffmpeg pipe
@@ -304,10 +313,8 @@ class VideoReader:
             cmd += ["-threads", str(self.num_threads)]
         filters = []
         if self.video.times_from_rate:  # frames picked by number: decoded from the first, no seek by time
-            cmd += ["-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
-                    "-vf", f"select=gte(n\\,{frames.start})*not(mod(n-{frames.start}\\,{frames.stride}))"]
-            return cmd + self._raw_output(len(frames))
-        if frames.start > 0:
+            filters.append(f"select=gte(n\\,{frames.start})*not(mod(n-{frames.start}\\,{frames.stride}))")
+        elif frames.start > 0:
             # Seek to a second before, then keep frames shown from half a frame before the range's first
             # frame on, comparing original timestamps (-copyts): a seek alone can land one frame off.
             start, end = self.video.timestamps[frames.start]
@@ -315,8 +322,10 @@ class VideoReader:
             cmd += ["-ss", f"{max(threshold - 1.0 + self.video.start_in_file, 0.0):.6f}", "-copyts"]
             filters.append(f"select=gte(t\\,{threshold + self.video.stream_start:.6f})")
         cmd += ["-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn"]
-        if frames.stride > 1:
+        if frames.stride > 1 and not self.video.times_from_rate:
             filters.append(f"select=not(mod(n\\,{frames.stride}))")
+        if self.video.stretched:  # non-square pixels: to the displayed size (after any turn), square
+            filters.append(f"scale={self.info.width}:{self.info.height},setsar=1")
         if filters:
             cmd += ["-vf", ",".join(filters)]
         return cmd + self._raw_output(len(frames))
