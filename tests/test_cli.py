@@ -155,3 +155,17 @@ def test_an_xvid_avi_with_packed_bframes_captions_a_range_at_the_right_times(tmp
     done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "out" / "captioned.mp4"), "-f", "null",
                            "-"], capture_output=True, text=True)
     assert re.findall(r"frame= *(\d+)", done.stderr)[-1] == "50"
+
+
+@pytest.mark.parametrize("name", ["two\nlines.mp4", "-tab\there %03d 'q' [x]:y 中.mp4"])
+def test_any_character_in_a_file_name_captions(name, tmp_path, capsys):
+    """A newline, a tab, a leading '-', ffmpeg's pattern and filter characters: drawn as spaces in the contact
+    sheets, passed to ffmpeg as they are."""
+    video = tmp_path / name
+    video.write_bytes(SAMPLE.read_bytes())
+    out = tmp_path / "out"
+    assert main(["caption", str(video), "--class", "circle", "--demo", "--end", "10", "--max-new-tokens", "6",
+                 "--out", str(out), "--quiet"]) == 0
+    data = json.loads((out / "captions.json").read_text())
+    assert data["video"]["path"] == str(video) and len(data["tracks"]) == 2
+    assert all((out / f"circle-{n}.png").stat().st_size > 0 for n in (1, 2))

@@ -148,6 +148,12 @@ def visual_runs(text: str) -> list[tuple[int, str]]:
     return [run for _, group in reversed(stretches) for run in group]
 
 
+def one_line(text: str) -> str:
+    """``text`` with each control character (a newline or tab in a file name, say) as a space: a drawn line
+    holds none, and Pillow's layout fails on some."""
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 class ChainFont:
     """The caption fonts at one size, used like a Pillow font: ``getlength``, ``getmetrics`` and ``draw``."""
 
@@ -158,7 +164,7 @@ class ChainFont:
         return _face(index, self.size)
 
     def getlength(self, text: str) -> float:
-        return sum(self.face(i).getlength(run) for i, run in font_runs(text))
+        return sum(self.face(i).getlength(run) for i, run in font_runs(one_line(text)))
 
     def getmetrics(self) -> tuple[int, int]:
         return self.face(0).getmetrics()
@@ -166,7 +172,7 @@ class ChainFont:
     def draw(self, draw, xy: tuple[float, float], text: str, fill, anchor: str = "ls") -> None:
         """``text`` drawn at ``xy`` (its left end, on the ``anchor``'s vertical position) in visual order."""
         x, y = xy
-        for index, run in visual_runs(text):
+        for index, run in visual_runs(one_line(text)):
             face = self.face(index)
             direction = _direction(run)
             draw.text((x, y), run, font=face, fill=fill, anchor=anchor,
