@@ -195,3 +195,17 @@ def test_device_without_a_gpu_is_one_line_at_once(tmp_path, capsys):
     assert main(["caption", str(SAMPLE), "--class", "circle", "--demo", "--device", "cuda", "--out",
                  str(tmp_path / "o")]) == 2
     assert "no CUDA GPU" in one_line(capsys)
+
+
+@pytest.mark.parametrize("address, says", [
+    ("banana", "give auto, HOST:PORT of the head"),
+    ("ray://head", "give auto, HOST:PORT of the head"),
+    ("10.0.0.5:99999", "give auto, HOST:PORT of the head"),
+    ("127.0.0.1:1", "no Ray head answers there"),
+    ("ray://127.0.0.1:1", "no Ray head answers there"),
+])
+def test_a_bad_ray_address_is_one_line_before_any_model(address, says, tmp_path, capsys):
+    assert main(["batch", str(SAMPLE), "--class", "circle", "--demo", "--engine", "ray", "--ray-address", address,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert says in one_line(capsys)
+    assert not (tmp_path / "o" / "index.jsonl").exists()

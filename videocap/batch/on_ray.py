@@ -16,8 +16,10 @@ On a cluster, the videos and DIR must be on a filesystem every node mounts at th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pickle
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,12 +47,27 @@ class RayOptions:
     write_concurrency: int = 1
 
 
-def check_ray() -> None:
-    """A one-line error, before any model loads, when Ray Data is not installed."""
+def check_ray(address: str | None = None) -> None:
+    """One line, before any model loads, when Ray Data is not installed or ``address`` cannot be a Ray
+    cluster (its form, Ray Client for ``ray://``, and a head that answers on ``host:port``)."""
     try:
         import ray.data  # noqa: F401
     except ImportError as exc:
         raise UserError(f"--engine ray needs Ray Data ({exc}): {INSTALL}") from exc
+    if address is None or address in ("auto", "local"):
+        return
+    client = address.startswith("ray://")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+        raise UserError(f"--ray-address {address}: give auto, HOST:PORT of the head (its GCS, e.g. 10.0.0.5:6379) "
+                        "or ray://HOST:PORT (Ray Client, e.g. ray://10.0.0.5:10001)")
+    if client and importlib.util.find_spec("grpc") is None:
+        raise UserError(f"--ray-address {address}: Ray Client needs ray[client] (grpcio): {INSTALL}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=3).close()
+    except OSError as exc:
+        raise UserError(f"--ray-address {address}: no Ray head answers there ({exc.strerror or exc}): start it "
+                        "with `ray start --head`, or check the address") from exc
 
 
 def run_ray(out: Path, videos: Sequence[BatchVideo], settings: BatchSettings, options: RayOptions, group: int,

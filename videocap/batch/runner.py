@@ -192,7 +192,7 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
     if engine == "ray":
         from videocap.batch.on_ray import check_ray
 
-        check_ray()
+        check_ray(ray_options.address if ray_options else None)
     index = Index(out)
     plan = plan_batch(videos)
     pending = [video for video in plan if not is_complete(out, video, settings, index)]
