@@ -1,4 +1,5 @@
-"""Make the bundled sample clip ``samples/shapes.mp4`` and its ground truth ``samples/shapes.truth.json``.
+"""Make the bundled sample clip ``shapes.mp4`` and its ground truth ``shapes.truth.json`` in the package
+(``videocap/data/sample/``) and their copies in ``samples/``.
 
     python scripts/make_sample.py
 
@@ -8,6 +9,7 @@ a still star, a triangle that enters from the top, over a textured background.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,9 @@ from videocap.io.encode import H264Writer
 from videocap.io.files import write_json
 from videocap.synthetic import ShapeObject, clip_truth, make_background, render_clip
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGED = REPO / "videocap" / "data" / "sample"  # what an installed wheel has (`videocap sample`)
+SAMPLES = REPO / "samples"  # the same files in the clone, real files so that `serve --root samples/` serves them
 
 
 def main() -> None:
@@ -31,11 +35,13 @@ def main() -> None:
     rng = np.random.default_rng(7)
     clip = render_clip(objects, make_background("texture", rng, size), num_frames, fps, rng, "texture")
     clip.meta["seed"] = 7
-    with H264Writer(SAMPLES / "shapes.mp4", fps, size, crf=18) as writer:
+    with H264Writer(PACKAGED / "shapes.mp4", fps, size, crf=18) as writer:
         for frame in clip.frames:
             writer.write(frame)
-    write_json(SAMPLES / "shapes.truth.json", clip_truth(clip))
-    print(f"wrote {SAMPLES / 'shapes.mp4'} and {SAMPLES / 'shapes.truth.json'}")
+    write_json(PACKAGED / "shapes.truth.json", clip_truth(clip))
+    for name in ("shapes.mp4", "shapes.truth.json"):
+        shutil.copyfile(PACKAGED / name, SAMPLES / name)
+    print(f"wrote {PACKAGED} and its copy {SAMPLES}: shapes.mp4 and shapes.truth.json")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ class Browser:
     def page(self, url: str, width: int = 1280, height: int = 800) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=session)
         self.send("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session)
@@ -166,6 +166,41 @@ class Page:
             elif event.get("method") == "Log.entryAdded" and params["entry"].get("level") == "error":
                 found.append(f"{params['entry'].get('text')} {params['entry'].get('url', '')}".strip())
         return found
+
+    @property
+    def requests(self) -> list[str]:
+        """The URL of every request this page made so far."""
+        self.eval("0")
+        return [e["params"]["request"]["url"] for e in self.browser.events
+                if e.get("sessionId") == self.session and e.get("method") == "Network.requestWillBeSent"]
+
+    def mouse(self, kind: str, x: float, y: float, modifiers: int = 0) -> None:
+        """A real mouse event at viewport pixels (x, y): kind mousePressed, mouseReleased or mouseMoved;
+        modifiers 8 holds Shift."""
+        self.browser.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                       "buttons": 0 if kind == "mouseReleased" else 1,
+                                                       "clickCount": 1, "modifiers": modifiers}, self.session)
+
+    def click(self, x: float, y: float, modifiers: int = 0) -> None:
+        self.mouse("mousePressed", x, y, modifiers)
+        self.mouse("mouseReleased", x, y, modifiers)
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 5) -> None:
+        self.mouse("mousePressed", *start)
+        for n in range(1, steps + 1):
+            self.mouse("mouseMoved", start[0] + (end[0] - start[0]) * n / steps,
+                       start[1] + (end[1] - start[1]) * n / steps)
+        self.mouse("mouseReleased", *end)
+
+    def key(self, key: str, code: str | None = None, modifiers: int = 0) -> None:
+        """A real key press (keyDown and keyUp) on the focused element."""
+        params = {"key": key, "code": code or key, "modifiers": modifiers,
+                  "windowsVirtualKeyCode": {"Enter": 13, "ArrowLeft": 37, "ArrowUp": 38, "ArrowRight": 39,
+                                            "ArrowDown": 40, "Escape": 27, ",": 188, ".": 190}.get(key, 0)}
+        if key == "Enter" or len(key) == 1:
+            params["text"] = "\r" if key == "Enter" else key
+        self.browser.send("Input.dispatchKeyEvent", {"type": "keyDown", **params}, self.session)
+        self.browser.send("Input.dispatchKeyEvent", {"type": "keyUp", **params}, self.session)
 
     def resize(self, width: int, height: int) -> None:
         self.browser.send("Emulation.setDeviceMetricsOverride",

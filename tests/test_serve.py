@@ -6,50 +6,21 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import numpy as np
 import openai
 import pytest
 from PIL import Image
+from served import Served
 
 from videocap.resources import SAMPLE_VIDEO
 from videocap.synthetic import make_clip
 
 MODEL = "describe_anything_model"
-
-
-class Served:
-    def __init__(self, tmp: Path, *args: str) -> None:
-        self.root, self.data = tmp / "root", tmp / "data"
-        self.root.mkdir(exist_ok=True)
-        shutil.copy(SAMPLE_VIDEO, self.root / "shapes.mp4")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "videocap", "serve", "--demo", "--port", "0", "--root",
-                                      str(self.root), "--data", str(self.data), *args], stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        self.lines = []
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "listening on " in line:
-                self.url = line.split("listening on ")[1].split()[0]
-                break
-        else:
-            raise AssertionError("".join(self.lines))
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
-        self.lines += self.proc.stderr.readlines()
-        return code
 
 
 @pytest.fixture(scope="module")

@@ -26,4 +26,5 @@ SAMPLE_TRUTH = DATA_DIR / "sample" / "shapes.truth.json"
 BACKGROUNDS_DIR = DATA_DIR / "backgrounds"
 
 REPORT_DIR = DATA_DIR / "report"  # report.html's CSS and JS, inlined into each report
+WEBAPP_DIR = DATA_DIR / "webapp"  # the page of `videocap serve` at /: its HTML, script and styles
 LANGUAGE_CODES = DATA_DIR / "iso639-2.tsv"  # the ISO 639-2 codes a subtitle stream's language may be

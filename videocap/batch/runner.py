@@ -37,13 +37,12 @@ from videocap.batch.worker import (
 from videocap.caption.jobs import check_dam_available
 from videocap.errors import UserError
 from videocap.io.files import ensure_writable_dir, safe_name
+from videocap.io.video import VIDEO_SUFFIXES
 from videocap.outputs.writing import CAPTIONS_JSON
 from videocap.progress import progress_bar
 from videocap.results import read_captions
 from videocap.segment import cache
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-                  ".wmv", ".flv", ".3gp", ".ogv"}
 LIST_SUFFIXES = {".txt", ".list", ".lst"}
 ENGINES = ("local", "ray")
 

@@ -99,6 +99,9 @@ class _Streams:
         return (width, height) if self.rotation % 180 == 0 else (height, width)
 
 
+#: What a folder's videos are named (batch inputs, the files the web app lists).
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+                  ".wmv", ".flv", ".3gp", ".ogv"}
 _IMAGE_FORMATS = ("image2", "_pipe")  # ffmpeg's demuxers for still images (png_pipe, jpeg_pipe...)
 
 

@@ -1,6 +1,6 @@
 """The HTTP face of ``videocap serve``: an OpenAI-compatible DAM API and a jobs API, on FastAPI.
 
-Routes: ``GET /health``; ``GET /v1/models``; ``POST /v1/chat/completions`` and ``POST /chat/completions``
+Routes: the web app at ``/`` (``videocap.serve.webapp``); ``GET /health``; ``GET /v1/models``; ``POST /v1/chat/completions`` and ``POST /chat/completions``
 (the reference server's path: its clients work unchanged); ``POST /v1/jobs``, ``GET /v1/jobs``,
 ``GET|DELETE /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (SSE), ``/files/{name}`` and ``/report``.
 
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -47,6 +49,7 @@ from videocap.serve.chat import (
 from videocap.serve.engine import Closed, Engine, QueueFull
 from videocap.serve.errors import ApiError, error_body, one_line
 from videocap.serve.jobs import ENDED, JobStore
+from videocap.serve.webapp import Media, add_webapp_routes
 
 log = logging.getLogger("videocap.serve")
 
@@ -86,19 +89,25 @@ class Server:
                            param="messages")
         return request
 
-    def _region_mask(self, call: ChatCall, n: int, frame):
+    @contextlib.contextmanager
+    def segmenter(self):
+        """The photo segmenter (loaded at the first use), held by one request at a time."""
         if self.segmenter_factory is None:
             raise ApiError(400, "region: this server has no segmenter; send the region as the alpha channel or masks",
                            param="region")
+        with self._segmenter_lock:
+            if self._segmenter is None:
+                self._segmenter = self.segmenter_factory()
+            yield self._segmenter
+
+    def _region_mask(self, call: ChatCall, n: int, frame):
         height, width = frame.shape[:2]
         coords = list(call.region.points) + ([call.region.box[:2], call.region.box[2:]] if call.region.box else [])
         if any(not (0 <= x <= width and 0 <= y <= height) for x, y in coords):
             raise ApiError(400, f"region: a coordinate is outside image {n + 1} ({width}x{height} pixels)",
                            param="region")
-        with self._segmenter_lock:
-            if self._segmenter is None:
-                self._segmenter = self.segmenter_factory()
-            mask = photo_region(self._segmenter, frame, call.region)
+        with self.segmenter() as segmenter:
+            mask = photo_region(segmenter, frame, call.region)
         if mask is None or not mask.any():
             raise ApiError(400, f"region: no object under the {call.region.kind} on image {n + 1}: point inside an "
                            "object, or send its mask as the alpha channel", param="region")
@@ -119,6 +128,8 @@ def make_app(server: Server, max_body_bytes: int = 32 << 20, api_key: str | None
     _add_error_handlers(app)
     _add_chat_routes(app, server)
     _add_job_routes(app, server)
+    add_webapp_routes(app, server, Media(server.jobs.root, server.jobs.folder.parent))
+    _add_session_route(app, api_key)
     app.add_middleware(Limits, max_body_bytes=max_body_bytes, api_key=api_key, max_open=max_open)
     return app
 
@@ -164,7 +175,7 @@ class Limits:
 
     async def _checked(self, scope, receive, send):
         headers = dict(scope["headers"])
-        if self.api_key and scope["path"] != "/health" and not self._authorized(headers.get(b"authorization", b"")):
+        if self.api_key and not _open_path(scope["path"]) and not self._authorized(headers):
             return await _send_error(send, 401, "missing or wrong API key: send the header 'Authorization: Bearer "
                                      "<key>' with the key the server was started with", {"www-authenticate": "Bearer"})
         length = headers.get(b"content-length")
@@ -186,9 +197,42 @@ class Limits:
 
         await self.app(scope, counted, send)
 
-    def _authorized(self, header: bytes) -> bool:
-        scheme, _, token = header.decode("latin-1").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        """The Bearer token, or the web app's session cookie (see ``_add_session_route``)."""
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
+            return True
+        cookies = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
+        given = cookies.get(SESSION_COOKIE)
+        return given is not None and hmac.compare_digest(given.value.encode(), session_token(self.api_key).encode())
+
+
+SESSION_COOKIE = "videocap_session"
+
+
+def session_token(api_key: str) -> str:
+    """What the session cookie holds: derived from the key, so the key itself is never stored in the browser."""
+    return hmac.new(api_key.encode(), b"videocap web app session", hashlib.sha256).hexdigest()
+
+
+def _open_path(path: str) -> bool:
+    """Routes open without the key: health, and the web app's page and assets (its API calls want the key)."""
+    return path in ("/health", "/", "/v1/session") or path.startswith("/app/")
+
+
+def _add_session_route(app: FastAPI, api_key: str | None) -> None:
+    @app.post("/v1/session")
+    async def session(request: Request):
+        """The web app signs in: the right key gives a cookie (same site only) that stands for the Bearer token."""
+        body = await _json_body(request)
+        key = body.get("key") if isinstance(body, dict) else None
+        if api_key is None:
+            return {"object": "session", "signed_in": True}
+        if not isinstance(key, str) or not hmac.compare_digest(key.encode(), api_key.encode()):
+            raise ApiError(401, "wrong API key: give the key the server was started with (--api-key)")
+        response = JSONResponse({"object": "session", "signed_in": True})
+        response.set_cookie(SESSION_COOKIE, session_token(api_key), httponly=True, samesite="strict", path="/")
+        return response
 
 
 async def _send_error(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
