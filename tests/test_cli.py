@@ -169,3 +169,11 @@ def test_any_character_in_a_file_name_captions(name, tmp_path, capsys):
     data = json.loads((out / "captions.json").read_text())
     assert data["video"]["path"] == str(video) and len(data["tracks"]) == 2
     assert all((out / f"circle-{n}.png").stat().st_size > 0 for n in (1, 2))
+
+
+def test_the_clones_samples_are_the_packaged_sample():
+    """samples/ holds real copies (so `videocap serve --root samples/` serves them); scripts/make_sample.py
+    writes both."""
+    for name in ("shapes.mp4", "shapes.truth.json"):
+        assert (REPO / "samples" / name).read_bytes() == (REPO / "videocap" / "data" / "sample" / name).read_bytes()
+        assert not (REPO / "samples" / name).is_symlink()

@@ -78,6 +78,11 @@ def test_click_the_red_circle_and_its_caption_streams_in(browser, server):
     page.click(*on_frame(page, *RED))
     assert page.wait_for("state.mask !== null")
     assert page.eval("state.points") == [list(RED)] and page.eval("state.labels") == [1]
+    tint = page.eval(f"""(() => {{ const c = document.getElementById('vc-overlay'), img = document.getElementById('vc-frame');
+        const at = (x, y) => c.getContext('2d').getImageData(Math.round(x * c.width / img.naturalWidth),
+                                                            Math.round(y * c.height / img.naturalHeight), 1, 1).data;
+        return [at({RED[0] + 12}, {RED[1]}), at(10, 10)]; }})()""")
+    assert list(tint[0].values())[2] > 200 and list(tint[1].values())[3] == 0  # the circle tinted, elsewhere clear
     preview = httpx.post(server.url + "/v1/files/preview", json={"path": "shapes.mp4", "frame": FRAME,
                                                                  "points": [list(RED)]}).json()
     assert 135 <= preview["box"][0] <= 145 and 176 <= preview["box"][2] <= 186  # the red circle's box

@@ -235,7 +235,7 @@ def report_data(result: CaptionResult, thumbs: dict[int, list[Thumbnail]], out: 
             "duration": round(result.end_time - result.start_time, 4), "language": result.settings.language,
             "source": result.video.path, "tracks": tracks, "links": links, "run": _run_tables(result),
             "summary": {"tracks": len(result.tracks), "captions": result.caption_count,
-                        "classes": ", ".join(result.tracking.settings.classes), "overlay": result.settings.overlay}}
+                        "classes": ", ".join(result.tracking.settings.classes) or "none (region prompts)", "overlay": result.settings.overlay}}
 
 
 def _asset(name: str) -> str:

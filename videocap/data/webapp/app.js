@@ -115,6 +115,7 @@ async function openFile(path, upload = null) {
   $("vc-scrub").disabled = $("vc-play").disabled = state.info.kind !== "video";
   $("vc-run").disabled = state.info.kind !== "video";
   history.replaceState(null, "", `?path=${encodeURIComponent(path)}`);
+  fitFrame();
   await showFrame(0);
 }
 
@@ -194,13 +195,36 @@ const preview = guarded(async () => {
   state.maskImage = null;
   drawOverlay();
   const found = await post("/v1/files/preview", body);
-  const image = new Image();
-  image.src = found.mask;
-  await image.decode();
+  state.maskImage = await tinted(found.mask);
   state.mask = found.mask;
-  state.maskImage = image;
   drawOverlay();
 });
+
+// The mask (white on black) as a canvas in the accent colour, transparent off the object.
+async function tinted(url) {
+  const image = new Image();
+  image.src = url;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(image, 0, 0);
+  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  for (let i = 0; i < pixels.data.length; i += 4) {
+    const inside = pixels.data[i] > 127;
+    pixels.data.set(inside ? [108, 180, 255, 120] : [0, 0, 0, 0], i);
+  }
+  ctx.putImageData(pixels, 0, 0);
+  return canvas;
+}
+
+// The frame as large as the stage allows: the full width, and at most about two thirds of the window's height.
+function fitFrame() {
+  if (!state.info) return;
+  const tallest = Math.min(window.innerHeight * 0.62, 720);
+  $("vc-frame").style.width = `${Math.round(Math.min(tallest * state.info.width / state.info.height,
+    $("vc-stage").clientWidth))}px`;
+}
 
 function drawOverlay() {
   const img = $("vc-frame");
@@ -211,13 +235,7 @@ function drawOverlay() {
   const ctx = canvas.getContext("2d");
   if (!img.naturalWidth) return;
   const sx = width / img.naturalWidth, sy = height / img.naturalHeight;
-  if (state.maskImage) {  // the mask tinted: white pixels of the mask become the accent colour, half opaque
-    ctx.drawImage(state.maskImage, 0, 0, width, height);
-    ctx.globalCompositeOperation = "source-in";
-    ctx.fillStyle = "rgba(108, 180, 255, 0.45)";
-    ctx.fillRect(0, 0, width, height);
-    ctx.globalCompositeOperation = "source-over";
-  }
+  if (state.maskImage) ctx.drawImage(state.maskImage, 0, 0, width, height);
   const box = state.drag || state.box;
   if (box) {
     ctx.strokeStyle = "#6cb4ff"; ctx.lineWidth = 2;
@@ -455,7 +473,7 @@ function wire() {
   window.addEventListener("pointerup", onPointerUp);
   img.addEventListener("dragstart", (event) => event.preventDefault());
   img.addEventListener("keydown", onKey);
-  window.addEventListener("resize", drawOverlay);
+  window.addEventListener("resize", () => { fitFrame(); drawOverlay(); });
   $("vc-file").addEventListener("change", guarded(async (event) => { if (event.target.value) await openFile(event.target.value); }));
   $("vc-upload").addEventListener("change", upload);
   $("vc-scrub").addEventListener("input", guarded(async (event) => { stop(); await showFrame(Number(event.target.value)); }));
