@@ -85,3 +85,51 @@ def test_sam2_follows_a_point_end_to_end(tmp_path):
     [track] = data["tracks"]
     assert track["prompt"]["frame"] == 25 and track["first_frame"] == 0 and track["last_frame"] == 29
     assert data["models"]["segmentation"] == str(checkpoint) and track["captions"][0]["text"]
+
+
+# -- on photos: `image` and `describe` --
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    """Frame 50 of the sample as a PNG: the red circle at (160, 150), the blue one at (200, 70)."""
+    from videocap.io.video import Video
+    from videocap.results import FrameRange
+
+    path = tmp_path_factory.mktemp("photo") / "frame50.png"
+    with Video(SAMPLE).read(FrameRange(50, 51)) as frames:
+        Image.fromarray(next(iter(frames)).image).save(path)
+    return path
+
+
+@pytest.mark.parametrize("prompt, colour", [(["--point", "160,150"], "red"), (["--box", "178,48,222,92"], "blue"),
+                                            (["--points", "[[200, 70]]"], "blue")])
+def test_describe_captions_the_object_under_a_point_or_box(photo, prompt, colour, capsys):
+    assert main(["describe", str(photo), *prompt, "--demo"]) == 0
+    text = capsys.readouterr().out.strip().lower()
+    assert f"{colour} circle" in text, text
+
+
+def test_image_captions_prompted_objects_with_their_labels(photo, tmp_path, capsys):
+    assert main(["image", str(photo), "--point", "160,150", "--label", "ball", "--box", "178,48,222,92",
+                 "--demo", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    objects = json.loads((tmp_path / "o" / "frame50.json").read_text())["objects"]
+    assert [o["class"] for o in objects] == ["ball", "object"]
+    assert "red circle" in objects[0]["caption"] and "blue circle" in objects[1]["caption"]
+    x1, y1, x2, y2 = objects[0]["box"]
+    assert abs(x1 - RED_AT_2S[0]) <= 3 and abs(x2 - RED_AT_2S[2]) <= 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["describe", "{photo}", "--point", "5,5", "--demo"], "no object found there"),
+    (["describe", "{photo}", "--point", "500,5", "--demo"], "is outside the 320x240 frame"),
+    (["describe", "{photo}", "--demo"], "say which object"),
+    (["describe", "{photo}", "--point", "160,150", "--box", "1,1,9,9", "--demo"], "say which object"),
+    (["describe", str(SAMPLE), "--point", "160,150", "--demo"], "`videocap caption"),
+    (["image", "{photo}", "--point", "160,150@2s", "--demo", "--out", "{out}"], "a photo has one frame"),
+    (["image", "{photo}", "--demo", "--out", "{out}"], "say what to caption"),
+])
+def test_bad_photo_prompts_are_one_line(photo, tmp_path, capsys, args, message):
+    args = [a.format(photo=photo, out=tmp_path / "o") for a in args]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines

@@ -14,10 +14,13 @@ from videocap.cli.options import (
     output_options,
     overlay_option,
     print_caption,
+    prompt_options,
     quiet_line,
     require_path,
     segmenter_options,
 )
+from videocap.errors import UserError
+from videocap.prompts import parse_prompts
 from videocap.settings import (
     DEFAULT_DAM,
     DEFAULT_MAX_NEW_TOKENS,
@@ -49,6 +52,7 @@ Examples:
 @cli.command(epilog=IMAGE_EXAMPLES)
 @click.argument("photos", metavar="IMAGE|FOLDER", type=click.Path(path_type=Path))
 @segmenter_options
+@prompt_options
 @click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True, help="Lowest detection score kept.")
 @dam_options
 @overlay_option
@@ -66,16 +70,19 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
     require_path(photos, "give a photo or a folder of photos")
     from videocap.pipeline import caption_images
 
+    prompts = parse_prompts(*(flags.pop(k, ()) for k in ("points", "boxes", "masks", "reference_points", "labels")))
+    if not classes and not prompts:
+        raise UserError("say what to caption: --class NAME, or point at an object with --point X,Y, --box or --mask")
     config = load_config(config_path, demo)
     device = flags.get("device") or config.get("device")
-    settings = ImageSettings.from_config(config, classes=tuple(classes), **{**flags, "device": device})
+    settings = ImageSettings.from_config(config, classes=tuple(classes), prompts=prompts, **{**flags, "device": device})
     captioning = CaptionSettings.from_config(config, **{**flags, "device": device})
     results = caption_images(photos, settings, captioning, out, progress=not quiet,
                              on_caption=lambda p, o: print_caption(f"{p.name} {o.label}", "", o.captions[0].text))
     say = quiet_line if quiet else echo_err
     total = sum(len(r.objects) for r in results)
     if total == 0:  # said even with --quiet
-        echo_err(f"no {' or '.join(classes)} found in {photos}: wrote the photos' JSON with no objects to {out}")
+        echo_err(f"no {' or '.join(classes) or 'object'} found in {photos}: wrote the photos' JSON with no objects to {out}")
     else:
         say(f"{total} object(s) captioned in {len(results)} photo(s)")
     say(f"wrote {len(results) * 2} file(s) to {out}")
@@ -83,9 +90,16 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
 
 @cli.command(epilog=DESCRIBE_EXAMPLES)
 @click.argument("media", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--mask", "masks", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--mask", "masks", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Mask image (non-zero pixels are the object), one per sampled frame and repeatable; "
                    "or a folder holding one mask per video frame (sorted by name).")
+@click.option("--point", "points", multiple=True, metavar="X,Y[;X,Y...]",
+              help="On a photo, instead of --mask: the object under these points (a leading - marks a background "
+                   "point), as the configured segmenter finds it.")
+@click.option("--points", "reference_points", multiple=True, metavar="'[[X,Y],...]'",
+              help="The same in NVIDIA's reference form.")
+@click.option("--box", "boxes", multiple=True, metavar="X1,Y1,X2,Y2", help="On a photo: the object in this box.")
+@click.option("--demo", is_flag=True, help="The bundled demo models (its DAM, and its YOLO for --point/--box).")
 @click.option("--dam", default=None, metavar="PATH_OR_ID",
               help="DAM checkpoint: a folder in the official layout or a hub id (nvidia/DAM-3B, nvidia/DAM-3B-Video) "
                    f"[default {DEFAULT_DAM}].")
@@ -105,18 +119,25 @@ def image(photos: Path, classes, config_path: Path | None, demo: bool, out: Path
               help="auto = bfloat16 on GPU, float32 on CPU.")
 @click.option("--prompt-style", default="auto", show_default=True, type=click.Choice(["auto", "dam-3b", "dam-3b-video"]),
               help="Default queries of DAM-3B (image only) or DAM-3B-Video; auto = from the checkpoint's name.")
-def describe(media: Path, masks: tuple[Path, ...], num_frames: int, stream: bool, prompt_style: str, **flags) -> None:
+def describe(media: Path, masks: tuple[Path, ...], points, reference_points, boxes, demo: bool, num_frames: int,
+             stream: bool, prompt_style: str, **flags) -> None:
     """Describe the masked object in MEDIA (an image, or a video) in detail with DAM.
 
-    An image takes one --mask. For a video, give one --mask per frame to use: that many frames are
-    sampled uniformly over the video, in order. Or give a folder with one mask per video frame:
-    --frames frames are then sampled uniformly among those whose mask is not empty.
+    An image takes one --mask, or a --point or --box on the object. For a video, give one --mask per
+    frame to use: that many frames are sampled uniformly over the video, in order. Or give a folder with
+    one mask per video frame: --frames frames are then sampled uniformly among those whose mask is not empty.
     """
     from videocap.pipeline import describe_region
 
-    settings = CaptionSettings.from_config({}, **flags)
+    prompts = parse_prompts(points, boxes, (), reference_points)
+    if bool(prompts) == bool(masks) or len(prompts) > 1:
+        raise UserError("say which object: one --point or --box on a photo, or --mask (one per frame of a video)")
+    config = load_config(None, demo) if demo or prompts else {}
+    settings = CaptionSettings.from_config(config, **{k: v for k, v in flags.items() if v is not None or not demo})
+    segmenting = ImageSettings.from_config(config, classes=(), device=flags.get("device")) if prompts else None
     style = None if prompt_style == "auto" else prompt_style
-    for piece in describe_region(media, list(masks), settings, num_frames, style, stream):
+    for piece in describe_region(media, list(masks), settings, num_frames, style, stream,
+                                 prompts[0] if prompts else None, segmenting):
         click.echo(piece, nl=not stream)
     if stream:
         click.echo()

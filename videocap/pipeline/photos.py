@@ -17,6 +17,7 @@ from videocap.outputs.registry import OUTPUT_SUFFIXES
 from videocap.outputs.writing import photo_output_names, write_photo_outputs
 from videocap.progress import progress_bar
 from videocap.results import Caption, PhotoResult, Track
+from videocap.segment.prompted import prompt_segmenter, prompted_objects
 from videocap.segment.registry import segmenter_entry
 from videocap.segment.tracking import make_segmenter, photo_objects
 from videocap.settings import CaptionSettings, ImageSettings
@@ -38,7 +39,8 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     check_free(out_dir, [name for photo in photos for name in photo_output_names(photo, names[photo]).values()])
     checkpoint = check_dam_available(captioning, 1, "--query", settings) if model is None else None
     with output_run(out_dir, OUTPUT_SUFFIXES) as staging:
-        segmenter = segmenter or make_segmenter(settings)
+        segmenter = segmenter or (make_segmenter(settings) if settings.classes else None)
+        prompting = prompt_segmenter(settings) if settings.prompts else None
         records = {"segmentation": segmenter_entry(settings.segmenter).model_record(settings.segmenter_model),
                    "captioning": checkpoints.model_record(captioning.dam, checkpoint.root) if checkpoint
                    else checkpoints.provenance(captioning.dam)}
@@ -53,8 +55,8 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
                         raise
                     bar.write(f"videocap: skipped {exc}")
                     continue
-                result, model = _photo_result(photo, image, segmenter, model, checkpoint, settings, captioning,
-                                              on_caption)
+                result, model = _photo_result(photo, image, (segmenter, prompting), model, checkpoint, settings,
+                                              captioning, on_caption)
                 result.run_id, result.model_records = staging.run_id, records
                 written += write_photo_outputs(result, image, staging.folder, names[photo])
                 results.append(result)
@@ -62,12 +64,15 @@ def caption_images(path: str | Path, settings: ImageSettings, captioning: Captio
     return results
 
 
-def _photo_result(photo: Path, image, segmenter, model, checkpoint, settings: ImageSettings,
+def _photo_result(photo: Path, image, segmenters, model, checkpoint, settings: ImageSettings,
                   captioning: CaptionSettings, on_caption: OnPhotoCaption | None) -> tuple[PhotoResult, object]:
     """One photo's objects captioned, and the DAM model (loaded from ``checkpoint`` at the first photo with
-    objects)."""
+    objects). ``segmenters``: the one for the classes and the one for the region prompts (each may be None)."""
     started = time.perf_counter()
-    objects = photo_objects(segmenter(image))
+    by_class, by_prompt = segmenters
+    objects = photo_objects(by_class(image)) if by_class is not None else []
+    if by_prompt is not None:
+        objects += prompted_objects(by_prompt, image, settings.prompts, first_id=len(objects) + 1)
     segmented = time.perf_counter()
     if objects and model is None:
         model = load_dam(captioning, checkpoint=checkpoint)

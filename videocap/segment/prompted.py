@@ -20,9 +20,11 @@ import numpy as np
 from videocap.errors import UserError
 from videocap.io.files import open_image
 from videocap.io.video import Video
+from videocap.masks import BoxMask
 from videocap.prompts import RegionPrompt, check_prompt
 from videocap.results import FrameRange, Track, TrackFrame
 from videocap.segment.detections import Detections
+from videocap.segment.tracking import make_segmenter
 
 MIN_IOU = 0.1  # below it a box or mask prompt names no tracked object
 
@@ -92,6 +94,34 @@ def photo_region(segmenter, image: np.ndarray, prompt: RegionPrompt) -> np.ndarr
         found = segmenter.segment_prompts(image, [prompt])
         return found.masks[0].to_mask() if len(found) else None
     return mask_under(segmenter(image), prompt)
+
+
+def prompt_segmenter(settings):
+    """A photo segmenter for region prompts (``settings``: ImageSettings): a promptable one segments what is
+    under each prompt itself; any other looks at every class its model knows."""
+    segmenter = make_segmenter(dataclasses.replace(settings, classes=()))
+    if hasattr(segmenter, "names") and not hasattr(segmenter, "segment_prompts"):
+        segmenter.select_classes(list(segmenter.names.values()))
+    return segmenter
+
+
+def prompted_objects(segmenter, image: np.ndarray, prompts: Sequence[RegionPrompt], first_id: int = 1) -> list[Track]:
+    """The objects the prompts select on a photo, one each, named by the prompt's label and numbered from
+    ``first_id``; a prompt that selects nothing is a one-line error."""
+    height, width = image.shape[:2]
+    objects = []
+    for prompt in prompts:
+        check_prompt(prompt, width, height)
+        if prompt.time not in (None, "0"):
+            raise UserError(f"{prompt.kind} prompt {prompt.label!r}: a photo has one frame: drop @{prompt.time}")
+        mask = _prompt_mask(prompt, width, height) if prompt.kind == "mask" else photo_region(segmenter, image, prompt)
+        if mask is None or not mask.any():
+            raise UserError(f"{prompt.kind} prompt {prompt.label!r}: no object found there: point inside an object, "
+                            "draw a box around it, or give its --mask")
+        compact = BoxMask.from_mask(mask)
+        frame = TrackFrame(0, 0.0, tuple(float(v) for v in compact.box), 1.0, compact)
+        objects.append(Track(first_id + len(objects), prompt.label, [frame], [0]))
+    return objects
 
 
 def _holds(frame: TrackFrame, prompt: RegionPrompt) -> bool:

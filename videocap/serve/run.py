@@ -80,13 +80,9 @@ def build_server(settings: ServeSettings, config: dict, captioning: CaptionSetti
 
 def photo_segmenter(config: dict, device: str | None):
     """The configured segmenter on photos, over every class it knows (for ``region`` prompts)."""
-    from videocap.segment.registry import segmenter_entry
+    from videocap.segment.prompted import prompt_segmenter
 
-    settings = ImageSettings.from_config(config, classes=(), device=device)
-    segmenter = segmenter_entry(settings.segmenter).make_photo_segmenter(settings)
-    if hasattr(segmenter, "names"):
-        segmenter.select_classes(list(segmenter.names.values()))
-    return segmenter
+    return prompt_segmenter(ImageSettings.from_config(config, classes=(), device=device))
 
 
 def serve(settings: ServeSettings, server, sock: socket.socket, announce: Callable[[str], None]) -> None:
