@@ -209,3 +209,26 @@ def test_a_bad_ray_address_is_one_line_before_any_model(address, says, tmp_path,
                  "--out", str(tmp_path / "o")]) == 2
     assert says in one_line(capsys)
     assert not (tmp_path / "o" / "index.jsonl").exists()
+
+
+@pytest.mark.parametrize("text, says", [("hidden: 32\n", "unknown key(s) hidden; missing vision_width"),
+                                        ("vocab_size: big\n", "missing vision_width"),
+                                        (None, "vocab_size is 'big'")])
+def test_train_dam_init_yaml_keys_and_types_are_checked_at_once(text, says, tmp_path, capsys):
+    arch = (DEMO_DAM_ARCHITECTURE.read_text() + "vocab_size: big\n") if text is None else text
+    (tmp_path / "arch.yaml").write_text(arch.replace("vocab_size: 512", "") if text is None else arch)
+    assert main(["train-dam", "--data", "shapes:4", "--init", str(tmp_path / "arch.yaml"),
+                 "--out", str(tmp_path / "m")]) == 2
+    assert says in one_line(capsys)
+
+
+def test_the_architecture_keys_are_synthetic_configs_arguments():
+    import inspect
+
+    from videocap.dam.config import synthetic_config
+    from videocap.dam.outdir import ARCHITECTURE_KEYS
+
+    params = inspect.signature(synthetic_config).parameters
+    assert set(params) == set(ARCHITECTURE_KEYS)
+    assert {k for k, p in params.items() if p.default is inspect.Parameter.empty} == {
+        k for k, (_, required) in ARCHITECTURE_KEYS.items() if required}

@@ -98,7 +98,33 @@ def read_architecture(init: str) -> dict:
         raise UserError(f"--init {init}: not valid YAML{at}: fix the file or give a checkpoint folder") from exc
     if not isinstance(arch, dict):
         raise UserError(f"--init {init}: expected a mapping of architecture sizes")
+    check_architecture(init, arch)
     return arch
+
+
+#: What an architecture file gives ``videocap.dam.config.synthetic_config``: (type, required) per key.
+ARCHITECTURE_KEYS = {
+    "vision_width": (int, True), "vision_layers": (int, True), "vision_heads": (int, True), "vision_mlp": (int, True),
+    "llm_width": (int, True), "llm_layers": (int, True), "llm_heads": (int, True), "llm_mlp": (int, True),
+    "vocab_size": (int, True), "image_size": (int, False), "patch_size": (int, False),
+    "masked_cross_attn": (bool, False), "max_length": (int, False), "prompt_style": (str, False),
+}
+
+
+def check_architecture(init: str, arch: dict) -> None:
+    """Every key of an architecture file known, of its type and (sizes) positive; none of the required missing."""
+    unknown = sorted(set(arch) - set(ARCHITECTURE_KEYS))
+    missing = [k for k, (_, required) in ARCHITECTURE_KEYS.items() if required and k not in arch]
+    if unknown or missing:
+        what = "; ".join(part for part in (f"unknown key(s) {', '.join(map(str, unknown))}" if unknown else "",
+                                           f"missing {', '.join(missing)}" if missing else "") if part)
+        raise UserError(f"--init {init}: {what} (an architecture file has {', '.join(ARCHITECTURE_KEYS)}; see "
+                        "videocap/data/configs/demo-dam.yaml)")
+    for key, value in arch.items():
+        kind = ARCHITECTURE_KEYS[key][0]
+        if type(value) is not kind or (kind is int and value < 1):
+            wanted = {int: "a whole number of 1 or more", bool: "true or false", str: "text"}[kind]
+            raise UserError(f"--init {init}: {key} is {value!r}; give {wanted}")
 
 
 def replace_dir(new: Path, out: Path) -> None:
