@@ -45,7 +45,16 @@ Then, from Python (pip install openai):
               help="Seconds a request may take.")
 @click.option("--max-jobs", type=click.IntRange(min=1), default=16, show_default=True, help="Jobs waiting to run.")
 @click.option("--device", default=None, help="Torch device for DAM, e.g. cpu, cuda:0 [default: auto].")
-def serve(config_path: Path | None, demo: bool, dam: str | None, device: str | None, **options) -> None:
+@click.option("--engine", type=click.Choice(("local", "ray")), default="local", show_default=True,
+              help="local: one process; ray: a Ray Serve deployment of the same app (replicas, GPU shares).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="With --engine ray: a running Ray cluster (auto, HOST:PORT, ray://HOST:10001) [default: Ray here].")
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --engine ray: replicas of the server, each with its own DAM.")
+@click.option("--replica-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --engine ray: GPUs per replica (a fraction shares one).")
+def serve(config_path: Path | None, demo: bool, dam: str | None, device: str | None, engine: str,
+          ray_address: str | None, replicas: int, replica_gpus: float, **options) -> None:
     """Serve DAM over HTTP: OpenAI's chat completions (frames as RGBA PNG data URLs, the alpha channel the
     region; streamed or not; requests batched together) and jobs that caption whole videos."""
     from videocap.serve.run import ServeSettings, bind, build_server
@@ -56,8 +65,27 @@ def serve(config_path: Path | None, demo: bool, dam: str | None, device: str | N
     config = load_config(config_path, demo)
     captioning = CaptionSettings.from_config(config, dam=dam, device=device or config.get("device"))
     sock = bind(settings)  # before the model loads: a port in use is said at once
+    if engine == "ray":
+        _serve_on_ray(settings, config, captioning, sock, ray_address, replicas, replica_gpus)
+        return
     echo_err(f"videocap serve: loading {captioning.dam}")
     server = build_server(settings, config, captioning)
     run_server(settings, server, sock, lambda url: echo_err(f"videocap serve: listening on {url} (model "
                                                             f"{server.model_name}); Ctrl-C stops"))
+    echo_err("videocap serve: stopped")
+
+
+def _serve_on_ray(settings, config, captioning, sock, address, replicas: int, gpus: float) -> None:
+    from videocap.batch.on_ray import check_ray
+    from videocap.caption.jobs import check_dam_available
+    from videocap.serve.on_ray import RayServeOptions, check_ray_serve, serve_on_ray
+
+    check_ray_serve()
+    check_ray(address)
+    check_dam_available(captioning, 1)
+    port = sock.getsockname()[1]
+    sock.close()  # Ray Serve's proxy listens there: the port was free a moment ago (0: a free one was picked)
+    echo_err(f"videocap serve: starting Ray Serve ({replicas} replica(s)), each loading {captioning.dam}")
+    serve_on_ray(settings, config, captioning, port, RayServeOptions(address, replicas, gpus),
+                 lambda url: echo_err(f"videocap serve: listening on {url} (Ray Serve); Ctrl-C stops"))
     echo_err("videocap serve: stopped")

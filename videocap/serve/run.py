@@ -85,14 +85,18 @@ def photo_segmenter(config: dict, device: str | None):
     return prompt_segmenter(ImageSettings.from_config(config, classes=(), device=device))
 
 
+def max_open(settings: ServeSettings) -> int:
+    """Requests open at once before a 503: every row and waiting place, and room for health checks and jobs."""
+    return settings.max_queue + settings.max_batch + 64
+
+
 def serve(settings: ServeSettings, server, sock: socket.socket, announce: Callable[[str], None]) -> None:
     """Serve ``server`` on ``sock`` until SIGTERM or Ctrl-C, then drain."""
     import uvicorn
 
     from videocap.serve.app import make_app
 
-    app = make_app(server, int(settings.max_body_mb * 2**20), settings.api_key,
-                   max_open=settings.max_queue + settings.max_batch + 64)
+    app = make_app(server, int(settings.max_body_mb * 2**20), settings.api_key, max_open=max_open(settings))
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=DRAIN_S)
     host, port = sock.getsockname()[:2]
     announce(f"http://{f'[{host}]' if ':' in host else host}:{port}")
