@@ -133,3 +133,19 @@ def test_bad_photo_prompts_are_one_line(photo, tmp_path, capsys, args, message):
     assert main(args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_the_report_and_contact_sheet_mark_the_prompt_on_its_frame(tmp_path):
+    import re
+
+    data = run(tmp_path, "--point", "160,150@2s", "--label", "ball")
+    page = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    report = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)[1])
+    [track] = report["tracks"]
+    marked = [t for t in track["thumbs"] if t["prompt"]]
+    assert [t["frame"] for t in marked] == [50]
+    seen = sorted({k for c in data["tracks"][0]["captions"] for k in c["keyframes"]})
+    assert [t["frame"] for t in track["thumbs"] if t["seen"]] == seen and marked[0]["seen"] == (50 in seen)
+    sheet = np.asarray(Image.open(tmp_path / "o" / f"ball-{track['id']}.png").convert("RGB")).astype(int)
+    green = (abs(sheet - (61, 220, 132)).sum(-1) < 30).sum()
+    assert green > 20  # the point, drawn on the prompt's tile

@@ -48,6 +48,8 @@ class Thumbnail:
     frame: int  # frame number in the source video
     time: float  # source time
     image: np.ndarray  # RGB: the object's surroundings, its mask drawn
+    prompt: bool = False  # the frame of the region prompt that picked the object, the prompt drawn on it
+    seen: bool = True  # a frame DAM saw (False: shown only for its prompt)
 
 
 def sheet_name(track: Track) -> str:
@@ -72,35 +74,58 @@ def _read_ranges(indices: list[int], gap: int = SEEK_GAP) -> list[FrameRange]:
     return ranges
 
 
-def _crop(image: np.ndarray, track: Track, frame: TrackFrame, overlay: str, size: int) -> np.ndarray:
-    """The object with some surroundings, its mask drawn, scaled to ``size`` pixels on its longer side."""
+def _crop(image: np.ndarray, track: Track, frame: TrackFrame, overlay: str, size: int, prompt=None) -> np.ndarray:
+    """The object with some surroundings, its mask drawn (and ``prompt``, a RegionPrompt on this frame),
+    scaled to ``size`` pixels on its longer side."""
     height, width = image.shape[:2]
     x0, y0, x1, y1 = frame.box
+    if prompt is not None and prompt.box is not None:  # the crop holds the prompt's box too
+        x0, y0, x1, y1 = min(x0, prompt.box[0]), min(y0, prompt.box[1]), max(x1, prompt.box[2]), max(y1, prompt.box[3])
     side = max(x1 - x0, y1 - y0) * 1.5 + 16
     crop_w, crop_h = int(min(width, side)), int(min(height, side))
     left = int(min(max((x0 + x1 - crop_w) / 2, 0), width - crop_w))
     top = int(min(max((y0 + y1 - crop_h) / 2, 0), height - crop_h))
     drawn = np.array(image, copy=True)
-    draw_mask(drawn, frame.mask, track.colour, overlay, max(1, round(2.5 * max(crop_w, crop_h) / size)))
+    line = max(1, round(2.5 * max(crop_w, crop_h) / size))
+    draw_mask(drawn, frame.mask, track.colour, overlay, line)
+    if prompt is not None:
+        _draw_prompt(drawn, prompt, line)
     piece = drawn[top:top + crop_h, left:left + crop_w]
     scale = size / max(crop_w, crop_h)
     shape = (max(1, round(crop_w * scale)), max(1, round(crop_h * scale)))
     return cv2.resize(piece, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+def _draw_prompt(image: np.ndarray, prompt, line: int) -> None:
+    """A prompt's points (green on the object, red for the background, ringed in black) or box (white)."""
+    if prompt.box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
+        cv2.rectangle(image, (x0, y0), (x1, y1), (255, 255, 255), line)
+    for (x, y), label in zip(prompt.points, prompt.point_labels):
+        centre, radius = (int(round(x)), int(round(y))), 3 * line
+        cv2.circle(image, centre, radius + line, (0, 0, 0), -1)
+        cv2.circle(image, centre, radius, (61, 220, 132) if label else (255, 90, 78), -1)
+
+
 def keyframe_thumbnails(result: CaptionResult, video: Video, size: int = THUMB_SIZE) -> dict[int, list[Thumbnail]]:
-    """Per track id, a thumbnail of each frame DAM saw, decoded again from the source ``video``."""
-    wanted: dict[int, list[tuple[Track, TrackFrame]]] = {}
+    """Per track id, a thumbnail of each frame DAM saw, decoded again from the source ``video``; a prompted
+    track's prompt is drawn on its frame, which is added (not seen) when DAM did not see it."""
+    wanted: dict[int, list[tuple[Track, TrackFrame, bool]]] = {}
     for track in result.tracks:
-        for frame in seen_keyframes(track):
-            wanted.setdefault(frame.index, []).append((track, frame))
+        seen = seen_keyframes(track)
+        for frame in seen:
+            wanted.setdefault(frame.index, []).append((track, frame, True))
+        prompted = next((f for f in track.frames if track.prompt and f.index == track.prompt.frame), None)
+        if prompted is not None and prompted not in seen:
+            wanted.setdefault(prompted.index, []).append((track, prompted, False))
     thumbs: dict[int, list[Thumbnail]] = {t.id: [] for t in result.tracks}
     for frame_range in _read_ranges(list(wanted)):
         with video.read(frame_range) as reader:
             for decoded in reader:
-                for track, frame in wanted.get(decoded.index, []):
-                    image = _crop(decoded.image, track, frame, result.settings.overlay, size)
-                    thumbs[track.id].append(Thumbnail(frame.index, frame.time, image))
+                for track, frame, seen in wanted.get(decoded.index, []):
+                    prompt = track.prompt if track.prompt and track.prompt.frame == frame.index else None
+                    image = _crop(decoded.image, track, frame, result.settings.overlay, size, prompt)
+                    thumbs[track.id].append(Thumbnail(frame.index, frame.time, image, prompt is not None, seen))
     return thumbs
 
 
@@ -131,7 +156,8 @@ def contact_sheet(result: CaptionResult, track: Track, thumbs: list[Thumbnail], 
         draw.rectangle((x, y, x + tile - 1, y + tile - 1), fill=(0, 0, 0))
         h, w = thumb.image.shape[:2]
         sheet.paste(Image.fromarray(thumb.image), (x + (tile - w) // 2, y + (tile - h) // 2))
-        small.draw(draw, (x, y + tile + 4), f"frame {thumb.frame} · {thumb.time - offset:.2f} s",
+        small.draw(draw, (x, y + tile + 4), f"frame {thumb.frame} · {thumb.time - offset:.2f} s"
+                   + (" · prompt" if thumb.prompt else ""),
                    fill=(170, 175, 185), anchor="la")
     y = header + rows * (tile_h + gap) + gap
     for line in lines:
@@ -186,7 +212,8 @@ def _track_data(result: CaptionResult, track: Track, thumbs: list[Thumbnail], fi
         "frames": len(track.frames), "score": round(track.mean_score, 4),
         "captions": [{"start": round(c.start - offset, 4), "end": round(c.end - offset, 4), "text": c.text}
                      for c in track.captions],
-        "thumbs": [{"frame": t.frame, "time": round(t.time - offset, 4), "src": _data_uri(t.image)} for t in thumbs],
+        "thumbs": [{"frame": t.frame, "time": round(t.time - offset, 4), "src": _data_uri(t.image), "prompt": t.prompt,
+                    "seen": t.seen} for t in thumbs],
         "vtt": vtt_document(track_cues(result, track), track.label),
         "files": files,
     }

@@ -131,7 +131,7 @@
     const h = el("h3");
     h.append(chip(track.colour), track.label);
     const meta = el("p", "meta", `${fmt(track.start)}–${fmt(track.end)} · ${track.frames} frames · ` +
-                     `mean score ${track.score.toFixed(2)} · ${track.thumbs.length} keyframes DAM saw`);
+                     `mean score ${track.score.toFixed(2)} · ${track.thumbs.filter((t) => t.seen).length} keyframes DAM saw`);
     const thumbs = el("div", "thumbs");
     track.thumbs.forEach((t) => {
       const fig = el("figure", "thumb");
@@ -140,7 +140,8 @@
       img.alt = `${track.label} in frame ${t.frame}`;
       img.title = `frame ${t.frame} at ${fmt(t.time)}: click to seek`;
       img.onclick = () => { seek(t.time); select(track.id, false); };
-      fig.append(img, el("figcaption", null, `#${t.frame} · ${fmt(t.time)}`));
+      const mark = t.prompt ? (t.seen ? " · prompt" : " · prompt, not seen") : "";
+      fig.append(img, el("figcaption", null, `#${t.frame} · ${fmt(t.time)}${mark}`));
       thumbs.append(fig);
     });
     const links = el("p", "links");
