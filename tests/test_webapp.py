@@ -236,3 +236,17 @@ def test_with_an_api_key_the_page_asks_for_it_once(browser, tmp_path):
         assert not page.eval("document.getElementById('vc-key-dialog').open")
     finally:
         assert served.stop() == 0
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"box": [50, 50, 10, 10]}, "x2 > x1"),
+    ({"points": [[10, 10]], "labels": [0]}, "at least one 1"),
+    ({"points": [[500, 10]]}, "outside the 320x240 frame"),
+    ({"class": " "}, "give a class name"),
+    ({"points": [[160, 150]], "box": [1, 1, 9, 9]}, "exactly one of"),
+    ({"points": "here"}, "points"),
+])
+def test_a_bad_preview_is_a_400_with_one_line(server, body, says):
+    answer = httpx.post(server.url + "/v1/files/preview", json={"path": "shapes.mp4", "frame": FRAME, **body})
+    message = answer.json()["error"]["message"]
+    assert answer.status_code == 400 and says in message and "\n" not in message, message

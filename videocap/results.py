@@ -117,7 +117,8 @@ def bounded_caption(text: str) -> str:
     """``text``, cut at a word to ``MAX_CAPTION_CHARS`` with a note when it is longer."""
     if len(text) <= MAX_CAPTION_CHARS:
         return text
-    cut = text[:MAX_CAPTION_CHARS].rsplit(" ", 1)[0] if " " in text[:MAX_CAPTION_CHARS] else text[:MAX_CAPTION_CHARS]
+    head = text[:MAX_CAPTION_CHARS]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
     warnings.warn(VideoNote(f"a caption of {len(text)} characters was cut to {len(cut)} (captions are kept under "
                             f"{MAX_CAPTION_CHARS} characters)"), stacklevel=2)
     return cut + "…"

@@ -186,7 +186,8 @@ def run_batch(inputs: Iterable[str | Path], out: str | Path, settings: BatchSett
     videos = list_videos(inputs, recursive, Path(out))
     if not videos:
         raise UserError(f"the inputs name no video outside the output folder {out}")
-    check_dam_available(settings.caption, settings.track.keyframe_count, segmenting=settings.track)  # bad arguments fail before any model loads
+    # bad arguments fail before any model loads
+    check_dam_available(settings.caption, settings.track.keyframe_count, segmenting=settings.track)
     out = ensure_writable_dir(out)
     if engine == "ray":
         from videocap.batch.on_ray import check_ray

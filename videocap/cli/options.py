@@ -35,7 +35,6 @@ def out_callback(ctx, param, value) -> Path | None:
     return Path(value)
 
 
-
 # -- shared option groups --
 
 def _options(*decorators):

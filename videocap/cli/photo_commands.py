@@ -133,7 +133,7 @@ def describe(media: Path, masks: tuple[Path, ...], points, reference_points, box
     if bool(prompts) == bool(masks) or len(prompts) > 1:
         raise UserError("say which object: one --point or --box on a photo, or --mask (one per frame of a video)")
     config = load_config(None, demo) if demo or prompts else {}
-    settings = CaptionSettings.from_config(config, **{k: v for k, v in flags.items() if v is not None or not demo})
+    settings = CaptionSettings.from_config(config, **flags)
     segmenting = ImageSettings.from_config(config, classes=(), device=flags.get("device")) if prompts else None
     style = None if prompt_style == "auto" else prompt_style
     for piece in describe_region(media, list(masks), settings, num_frames, style, stream,

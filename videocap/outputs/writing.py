@@ -44,6 +44,7 @@ VIDEO = "captioned.mp4"
 MKV = "captioned.mkv"
 ASS = "captions.ass"
 
+
 def subtitle_names(track: Track) -> dict[str, str]:
     base = f"{safe_name(track.class_name)}-{track.id}"
     return {"srt": f"{base}.srt", "vtt": f"{base}.vtt"}
@@ -116,8 +117,8 @@ def photo_output_names(photo: Path, base: str) -> dict[str, str]:
 def write_photo_outputs(result: PhotoResult, image, out: Path, base: str) -> list[str]:
     """A photo's annotated picture and its JSON into the folder ``out`` (a staging folder); their names,
     the JSON last."""
-    jpeg = result.path.suffix.lower() in (".jpg", ".jpeg")
     result.outputs = photo_output_names(result.path, base)
+    jpeg = result.outputs["image"].endswith(".jpg")
     annotated = annotate(image, result.objects, result.captioning.overlay)
     atomic_write_bytes(out / result.outputs["image"], encode_photo(annotated, jpeg))
     write_json(out / result.outputs["json"], result.to_json())

@@ -1,7 +1,7 @@
 """The HTTP face of ``videocap serve``: an OpenAI-compatible DAM API and a jobs API, on FastAPI.
 
-Routes: the web app at ``/`` (``videocap.serve.webapp``); ``GET /health``; ``GET /v1/models``; ``POST /v1/chat/completions`` and ``POST /chat/completions``
-(the reference server's path: its clients work unchanged); ``POST /v1/jobs``, ``GET /v1/jobs``,
+Routes: the web app at ``/`` (``videocap.serve.webapp``); ``GET /health``; ``GET /v1/models``;
+``POST /v1/chat/completions`` and ``POST /chat/completions`` (the reference server's path: its clients work unchanged); ``POST /v1/jobs``, ``GET /v1/jobs``,
 ``GET|DELETE /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (SSE), ``/files/{name}`` and ``/report``.
 
 Every error is OpenAI's JSON error shape with a one-line message (``videocap.serve.errors``); bodies are

@@ -131,7 +131,7 @@ def parse_chat(data: object, sampling: Sampling) -> ChatCall:
     return ChatCall(
         model=body.model, frames=[np.asarray(img.convert("RGB")) for img in rgba],
         masks=[m if m is not None else _alpha_mask(img, n, body.region) for n, (img, m) in enumerate(zip(rgba, masks))],
-        region=_region_prompt(body.region), question=_clean_query(query), max_new_tokens=max_tokens,
+        region=region_prompt(body.region), question=_clean_query(query), max_new_tokens=max_tokens,
         temperature=sampling.temperature if body.temperature is None else body.temperature,
         top_p=sampling.top_p if body.top_p is None else body.top_p, seed=body.seed, stream=body.stream,
         include_usage=bool(body.stream_options and body.stream_options.include_usage))
@@ -207,7 +207,7 @@ def _nonempty(mask: np.ndarray, what: str, why: str) -> np.ndarray:
     return mask
 
 
-def _region_prompt(region: Region | None) -> RegionPrompt | None:
+def region_prompt(region: Region | None) -> RegionPrompt | None:
     if region is None:
         return None
     if (region.points is None) == (region.box is None):

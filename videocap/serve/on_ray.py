@@ -11,17 +11,21 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from videocap.batch.on_ray import INSTALL
 from videocap.errors import UserError
 from videocap.settings import CaptionSettings
 
-INSTALL = 'pip install "videocap[ray]"'
 APP_NAME = "videocap"
 
 
+@dataclass(frozen=True)
 class RayServeOptions:
-    def __init__(self, address: str | None = None, replicas: int = 1, gpus: float = 0.0, cpus: float = 1.0) -> None:
-        self.address, self.replicas, self.gpus, self.cpus = address, replicas, gpus, cpus
+    address: str | None = None  # a running cluster; None: Ray on this machine
+    replicas: int = 1
+    gpus: float = 0.0  # per replica
+    cpus: float = 1.0  # per replica
 
 
 def check_ray_serve() -> None:

@@ -29,16 +29,18 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from PIL import Image
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from videocap.errors import UserError
 from videocap.io.files import safe_name
 from videocap.io.photos import IMAGE_SUFFIXES, read_photo
 from videocap.io.video import VIDEO_SUFFIXES, Video
-from videocap.prompts import RegionPrompt
+from videocap.prompts import RegionPrompt, check_prompt
 from videocap.resources import REPORT_DIR, WEBAPP_DIR
 from videocap.results import FrameRange
 from videocap.segment.prompted import photo_region
+from videocap.serve.chat import Region, region_prompt
 from videocap.serve.errors import ApiError
 from videocap.serve.jobs import inside_root
 
@@ -157,42 +159,34 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def preview_prompt(body: object) -> tuple[str, int, RegionPrompt | str]:
-    """(path, frame, what selects the object: a RegionPrompt, or a class name) from a preview request."""
+    """(path, frame, what selects the object: a RegionPrompt, or a class name) from a preview request; the
+    points or box read as the chat API reads its ``region``."""
     if not isinstance(body, dict):
         raise ApiError(400, "the preview request must be a JSON object: {path, frame, points|box|class}")
     path, frame = body.get("path"), body.get("frame", 0)
     if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
         raise ApiError(400, f"frame {frame!r}: give a frame number (0 or more)", param="frame")
-    given = [k for k in ("points", "box", "class") if body.get(k) is not None]
-    if len(given) != 1:
+    if sum(body.get(k) is not None for k in ("points", "box", "class")) != 1:
         raise ApiError(400, "give exactly one of points (with labels), box or class", param="points")
+    if body.get("class") is not None:
+        if not isinstance(body["class"], str) or not body["class"].strip():
+            raise ApiError(400, "class: give a class name such as person", param="class")
+        return path, frame, body["class"].strip()
     try:
-        if given[0] == "class":
-            if not isinstance(body["class"], str) or not body["class"].strip():
-                raise ValueError("class: give a class name such as person")
-            return path, frame, body["class"].strip()
-        if given[0] == "box":
-            box = tuple(float(v) for v in body["box"])
-            if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
-                raise ValueError("box: give [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
-            return path, frame, RegionPrompt("box", box=box)
-        points = tuple((float(x), float(y)) for x, y in body["points"])
-        labels = tuple(int(v) for v in body.get("labels") or [1] * len(points))
-        if not points or len(labels) != len(points) or 1 not in labels or set(labels) - {0, 1}:
-            raise ValueError("points: give [[x, y], ...] with labels 1 (the object) or 0 (background), one 1 at least")
-        return path, frame, RegionPrompt("points", points=points, point_labels=labels)
-    except (TypeError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, ValueError) and ":" in str(exc) else f"{given[0]}: not well formed"
-        raise ApiError(400, message, param=given[0]) from None
+        region = Region.model_validate({k: body.get(k) for k in ("points", "labels", "box")})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ApiError(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}", param="points") from None
+    return path, frame, region_prompt(region)
 
 
 def select(server, image: np.ndarray, what: RegionPrompt | str) -> np.ndarray | None:
     """The mask of the object ``what`` selects on ``image`` (None: nothing there)."""
-    height, width = image.shape[:2]
     if isinstance(what, RegionPrompt):
-        coords = list(what.points) + ([what.box[:2], what.box[2:]] if what.box else [])
-        if any(not (0 <= x <= width and 0 <= y <= height) for x, y in coords):
-            raise ApiError(400, f"a coordinate is outside the frame ({width}x{height} pixels)", param="points")
+        try:
+            check_prompt(what, image.shape[1], image.shape[0])
+        except UserError as exc:
+            raise ApiError(400, str(exc), param="points") from None
     with server.segmenter() as segmenter:
         if isinstance(what, RegionPrompt):
             return photo_region(segmenter, image, what)

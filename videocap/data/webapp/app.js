@@ -9,7 +9,7 @@ const state = {
   path: null, info: null, frame: 0, upload: null,  // the open file; `upload`: its File when it was uploaded
   points: [], labels: [], box: null, className: "",  // the prompt, on the current frame
   mask: null, maskImage: null,  // the preview: a PNG data URL of the selected object's mask
-  cursor: null, drag: null, playing: false, job: null,
+  cursor: null, dragStart: null, drag: null, playing: false, job: null, jobsTimer: null,
 };
 
 // -- talking to the server --
